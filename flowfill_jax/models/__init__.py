@@ -1,0 +1,1 @@
+"""Networks of both stages: the conditional flow with its encoder, and the texture GAN."""
