@@ -1,0 +1,209 @@
+"""The bijectors of the conditional flow (Glow / SRFlow / Flow-Fill §3.2).
+
+Every bijector is a Linen module with `forward(x, cond) -> (y, logdet)` and
+`inverse(y, cond) -> (x, logdet)`; the inverse's log-det is the negative of the
+forward's, and log-dets are per example (shape [B]). The one compact
+`__call__(x, cond, inverse)` holds the parameters, so both directions share them.
+"""
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+def _sum_per_example(x: jax.Array) -> jax.Array:
+  return jnp.sum(x.reshape(x.shape[0], -1), axis=1)
+
+
+class Bijector(nn.Module):
+  """Adds the two named directions on top of `__call__(x, cond, inverse)`."""
+
+  def forward(self, x, cond=None):
+    return self(x, cond, inverse=False)
+
+  def inverse(self, y, cond=None):
+    return self(y, cond, inverse=True)
+
+
+class ActNorm(Bijector):
+  """Per-channel scale and bias; data-dependent init to zero mean, unit variance."""
+
+  eps: float = 1e-6
+
+  @nn.compact
+  def __call__(self, x, cond=None, inverse=False):
+    axes = tuple(range(x.ndim - 1))
+    bias = self.param("bias", lambda _: -jnp.mean(x, axis=axes))
+    log_scale = self.param(
+        "log_scale", lambda _: -jnp.log(jnp.std(x, axis=axes) + self.eps))
+    pixels = math.prod(x.shape[1:-1])
+    logdet = jnp.full((x.shape[0],), pixels * jnp.sum(log_scale))
+    if inverse:
+      return x * jnp.exp(-log_scale) - bias, -logdet
+    return (x + bias) * jnp.exp(log_scale), logdet
+
+
+class SoftPermutation(Bijector):
+  """A fixed random orthogonal C×C mixing at every pixel (Ardizzone et al.).
+
+  Not trained: the matrix lives in the `constants` collection, so optimisers never
+  see it. Orthogonal, so the log-det is 0 and the inverse is the transpose.
+  """
+
+  @nn.compact
+  def __call__(self, x, cond=None, inverse=False):
+    c = x.shape[-1]
+    weight = self.variable(
+        "constants", "weight",
+        lambda: nn.initializers.orthogonal()(self.make_rng("params"), (c, c), x.dtype))
+    w = jax.lax.stop_gradient(weight.value)
+    y = jnp.einsum("...c,cd->...d", x, w.T if inverse else w, precision=HIGHEST)
+    return y, jnp.zeros((x.shape[0],), x.dtype)
+
+
+class AffineSubnet(nn.Module):
+  """Conv3×3 → ReLU → Conv1×1 → ReLU → Conv3×3, last layer zero-initialised."""
+
+  out_features: int
+  hidden: int = 64
+
+  @nn.compact
+  def __call__(self, x):
+    x = nn.relu(nn.Conv(self.hidden, (3, 3))(x))
+    x = nn.relu(nn.Conv(self.hidden, (1, 1))(x))
+    return nn.Conv(self.out_features, (3, 3), kernel_init=nn.initializers.zeros)(x)
+
+
+def scale_and_shift(raw: jax.Array, scale_fn: str, clamp: float):
+  """Split a subnet's output into (scale, log scale, shift).
+
+  `sigmoid`: scale = sigmoid(raw + 2) + 1e-4 in (0, 1] (Glow, SRFlow), so training
+  cannot blow up. `exp`: the paper's exp(s), soft-clamped to |log s| < clamp.
+  """
+  raw_s, shift = jnp.split(raw, 2, axis=-1)
+  if scale_fn == "sigmoid":
+    scale = nn.sigmoid(raw_s + 2.0) + 1e-4
+    log_scale = jnp.log(scale)
+  elif scale_fn == "exp":
+    log_scale = clamp * jnp.tanh(raw_s / clamp)
+    scale = jnp.exp(log_scale)
+  else:
+    raise ValueError(f"unknown scale_fn {scale_fn!r}: expected 'sigmoid' or 'exp'")
+  return scale, log_scale, shift
+
+
+class ConditionalAffine(Bijector):
+  """Affine injector on all channels, then a conditional affine coupling (eq. 6, 5).
+
+  injector: h = h * s(ft) + t(ft); coupling: h2 = h2 * s(h1, ft) + t(h1, ft).
+  """
+
+  hidden: int = 64
+  scale_fn: str = "sigmoid"
+  clamp: float = 3.0
+
+  @nn.compact
+  def __call__(self, x, cond, inverse=False):
+    c = x.shape[-1]
+    c1 = c // 2
+    injector = AffineSubnet(2 * c, self.hidden, name="injector")
+    coupling = AffineSubnet(2 * (c - c1), self.hidden, name="coupling")
+    s_inj, log_s_inj, t_inj = scale_and_shift(injector(cond), self.scale_fn, self.clamp)
+
+    def coupling_params(h1):
+      return scale_and_shift(coupling(jnp.concatenate([h1, cond], -1)),
+                             self.scale_fn, self.clamp)
+
+    if not inverse:
+      h = x * s_inj + t_inj
+      h1, h2 = h[..., :c1], h[..., c1:]
+      s, log_s, t = coupling_params(h1)
+      y = jnp.concatenate([h1, h2 * s + t], -1)
+      return y, _sum_per_example(log_s_inj) + _sum_per_example(log_s)
+    h1, h2 = x[..., :c1], x[..., c1:]
+    s, log_s, t = coupling_params(h1)
+    h = jnp.concatenate([h1, (h2 - t) / s], -1)
+    y = (h - t_inj) / s_inj
+    return y, -(_sum_per_example(log_s_inj) + _sum_per_example(log_s))
+
+
+class FlowStep(Bijector):
+  """ActNorm → soft permutation → conditional affine."""
+
+  hidden: int = 64
+  scale_fn: str = "sigmoid"
+  clamp: float = 3.0
+
+  @nn.compact
+  def __call__(self, x, cond, inverse=False):
+    layers = [ActNorm(name="actnorm"), SoftPermutation(name="permutation"),
+              ConditionalAffine(self.hidden, self.scale_fn, self.clamp, name="affine")]
+    logdet = jnp.zeros((x.shape[0],), x.dtype)
+    for layer in (reversed(layers) if inverse else layers):
+      x, ld = layer(x, cond, inverse=inverse)
+      logdet = logdet + ld
+    return x, logdet
+
+
+def squeeze(x: jax.Array) -> jax.Array:
+  """[B, H, W, C] → [B, H/2, W/2, 4C]: every 2×2 block into channels (volume-preserving)."""
+  b, h, w, c = x.shape
+  x = x.reshape(b, h // 2, 2, w // 2, 2, c).transpose(0, 1, 3, 5, 2, 4)
+  return x.reshape(b, h // 2, w // 2, 4 * c)
+
+
+def unsqueeze(x: jax.Array) -> jax.Array:
+  b, h, w, c = x.shape
+  x = x.reshape(b, h, w, c // 4, 2, 2).transpose(0, 1, 4, 2, 5, 3)
+  return x.reshape(b, 2 * h, 2 * w, c // 4)
+
+
+class Squeeze(Bijector):
+  """`squeeze` as a bijector (log-det 0), for composing and testing like the others."""
+
+  @nn.compact
+  def __call__(self, x, cond=None, inverse=False):
+    zero = jnp.zeros((x.shape[0],), x.dtype)
+    return (unsqueeze(x) if inverse else squeeze(x)), zero
+
+
+def gaussian_log_prob(z, mean, log_scale) -> jax.Array:
+  """Per-example log N(z; mean, exp(log_scale)²), summed over all but the batch axis."""
+  d = (z - mean) * jnp.exp(-log_scale)
+  return _sum_per_example(-0.5 * d * d - log_scale - 0.5 * math.log(2 * math.pi))
+
+
+class Split(nn.Module):
+  """Factor out half the channels as z_l with a learned conditional Gaussian prior.
+
+  The split itself is a channel partition (log-det 0); it contributes the log
+  density of z_l under N(mean, exp(log_scale)²), where (mean, log_scale) come from
+  a zero-initialised 3×3 conv of [kept half, ft_l] (so the prior starts as N(0, I)).
+  """
+
+  def prior(self, kept, cond):
+    raw = self._prior_net(kept, cond)
+    return jnp.split(raw, 2, axis=-1)
+
+  @nn.compact
+  def _prior_net(self, kept, cond):
+    return nn.Conv(2 * kept.shape[-1], (3, 3), kernel_init=nn.initializers.zeros,
+                   name="prior")(jnp.concatenate([kept, cond], -1))
+
+  def forward(self, x, cond):
+    """x → (kept, z, log p(z | kept, cond))."""
+    c = x.shape[-1] // 2
+    kept, z = x[..., :c], x[..., c:]
+    mean, log_scale = self.prior(kept, cond)
+    return kept, z, gaussian_log_prob(z, mean, log_scale)
+
+  def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
+    """(kept, z) → x. With `standardized`, z is ε and z_l = mean + τ·σ·ε."""
+    mean, log_scale = self.prior(kept, cond)
+    if standardized:
+      z = mean + temperature * jnp.exp(log_scale) * z
+    return jnp.concatenate([kept, z], -1), gaussian_log_prob(z, mean, log_scale)
