@@ -1,0 +1,75 @@
+"""Stage-1 speed: the paper-size encoder + flow (L=4, K=10, 64² prior) on whatever JAX sees.
+
+For batch 1 and 16: compile time, NLL train step (forward + backward + Adam)
+and sampling (E + flow inverse) images/s, FLOPs per image from XLA's cost
+analysis, and the achieved FLOP/s as a fraction of a float32 matmul timed in the
+same run.
+
+  python experiments/bench_flow.py [--batch 1 16] [--image-size 256]
+"""
+
+import argparse
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import benchlib
+from flowfill_jax.models.flow import StructurePrior
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+  parser.add_argument("--image-size", type=int, default=256)
+  parser.add_argument("--seconds", type=float, default=5.0, help="timing time per row")
+  args = parser.parse_args()
+
+  model = StructurePrior()
+  size = args.image_size
+  matmul = benchlib.matmul_flops_per_second()
+  print(f"device: {benchlib.device_name()}; float32 matmul 2048²: {matmul / 1e9:.0f} GFLOP/s")
+
+  rows = []
+  for batch in args.batch:
+    rng = np.random.default_rng(0)
+    images = jnp.asarray(rng.uniform(size=(batch, size, size, 3)), jnp.float32)
+    masks = jnp.zeros((batch, size, size, 1)).at[:, size // 4:size // 2, size // 4:].set(1.0)
+    masked = images * (1 - masks)
+    variables = jax.jit(model.init)(jax.random.key(0), images, masked, masks)
+    params, consts = variables["params"], variables["constants"]
+    tx = optax.adam(5e-4)
+    opt_state = tx.init(params)
+    n_params = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
+
+    def train_step(params, opt_state, rng):
+      loss = lambda p: jnp.mean(model.apply({"params": p, "constants": consts},
+                                            images, masked, masks, rng))
+      value, grads = jax.value_and_grad(loss)(params)
+      updates, opt_state = tx.update(grads, opt_state, params)
+      return optax.apply_updates(params, updates), opt_state, value
+
+    def sample(params, rng):
+      return model.apply({"params": params, "constants": consts}, rng, masked, masks, 0.8,
+                         method=model.sample)
+
+    key = jax.random.key(1)
+    train_exe, train_compile, train_flops = benchlib.compiled(
+        train_step, params, opt_state, key)
+    sample_exe, sample_compile, sample_flops = benchlib.compiled(sample, params, key)
+    train_s = benchlib.time_call(train_exe, params, opt_state, key, min_seconds=args.seconds)
+    sample_s = benchlib.time_call(sample_exe, params, key, min_seconds=args.seconds)
+    for name, compile_s, flops, secs in (("NLL train step", train_compile, train_flops, train_s),
+                                        ("sampling", sample_compile, sample_flops, sample_s)):
+      rows.append((name, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
+                   f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
+                   f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
+  print(f"stage 1: {n_params / 1e6:.2f}M parameters (E + f), prior 64², image {size}²")
+  benchlib.print_table(["work", "batch", "compile s", "images/s", "ms/image",
+                        "GFLOP/image", "GFLOP/s", "of matmul"], rows)
+
+
+if __name__ == "__main__":
+  main()
