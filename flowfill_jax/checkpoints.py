@@ -1,0 +1,48 @@
+"""Orbax checkpoints of one training stage: periodic, atomic, the last N kept.
+
+Orbax writes each step into a temporary folder and renames it when complete, so
+a run killed mid-save leaves the previous checkpoint as the latest. The PRNG
+state and the data position are both functions of the step (the run's key is
+folded with the step; the input pipeline restarts from a step), so the train
+state alone resumes a run exactly.
+"""
+
+import os
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class StageCheckpoints:
+  """Save and restore one stage's train state under `directory`."""
+
+  def __init__(self, directory: str, keep: int = 3):
+    self.directory = os.path.abspath(directory)
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def save(self, step: int, state) -> None:
+    self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+  def restore(self, abstract_state, step: int | None = None):
+    """Restore onto `abstract_state` (ShapeDtypeStructs carrying their shardings)."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+  def wait(self) -> None:
+    self.manager.wait_until_finished()
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def abstract_like(tree, sharding):
+  """ShapeDtypeStructs of `tree` (arrays or shapes) placed with `sharding`."""
+  return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
+                      tree)

@@ -1,0 +1,50 @@
+"""Image grids written as PNG (sample sheets, side-by-side comparisons)."""
+
+import os
+import tempfile
+
+import numpy as np
+from PIL import Image
+
+
+def to_uint8(images) -> np.ndarray:
+  return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def grid(rows, pad: int = 2, size: int | None = None) -> np.ndarray:
+  """Rows of images ([N, H, W, C] each, same N) → one uint8 HxWx3 sheet.
+
+  Images are resized (nearest) to `size` or to the largest height among them, so
+  64² priors sit beside 256² completions.
+  """
+  rows = [np.asarray(r, np.float32) for r in rows]
+  size = size or max(r.shape[1] for r in rows)
+  cols = max(r.shape[0] for r in rows)
+  sheet = np.ones((len(rows) * (size + pad) + pad, cols * (size + pad) + pad, 3), np.uint8) * 255
+  for i, row in enumerate(rows):
+    for j, img in enumerate(row):
+      if img.shape[-1] == 1:
+        img = np.repeat(img, 3, axis=-1)
+      tile = Image.fromarray(to_uint8(img)).resize((size, size), Image.NEAREST)
+      y, x = pad + i * (size + pad), pad + j * (size + pad)
+      sheet[y:y + size, x:x + size] = np.asarray(tile)
+  return sheet
+
+
+def write_png(path: str, image) -> None:
+  """Write atomically: a half-written PNG never appears under `path`."""
+  image = np.asarray(image)
+  if image.dtype != np.uint8:
+    image = to_uint8(image)
+  if image.ndim == 3 and image.shape[-1] == 1:
+    image = image[..., 0]
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
+  os.close(fd)
+  try:
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise
