@@ -1,0 +1,11 @@
+"""CelebA-HQ at 256², the paper's settings (SPEC.md)."""
+
+from flowfill_jax.config_base import base_config
+
+
+def get_config(arg=None):
+  config = base_config()
+  config.data.name = "celeba_hq"
+  config.data.train_split = "train"
+  config.data.eval_split = "test"
+  return config

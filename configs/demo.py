@@ -1,0 +1,39 @@
+"""A small model on the offline demo photographs: trains both stages on 2 CPU cores.
+
+Not a benchmark: the data are crops of a dozen bundled photographs (see README).
+"""
+
+from flowfill_jax.config_base import base_config
+
+
+def get_config(arg=None):
+  config = base_config()
+  config.data.name = "demo"
+  config.data.image_size = 64
+  config.data.eval_split = "test"
+
+  s = config.model.structure
+  s.prior_size = 16
+  s.levels = 3
+  s.steps = 4
+  s.hidden = 32
+  s.encoder_cnum = 16
+
+  t = config.model.texture
+  t.base_features = 16
+  t.num_res_blocks = 2
+  t.disc_features = 16
+
+  config.structure.steps = 1500
+  config.structure.batch_size = 16
+  config.structure.lr = 1e-3
+  config.texture.steps = 600
+  config.texture.batch_size = 8
+  config.texture.lr = 5e-4
+  for stage in (config.structure, config.texture):
+    stage.log_every = 50
+    stage.checkpoint_every = 250
+    stage.eval_every = 250
+    stage.eval_batches = 4
+    stage.sample_every = 500
+  return config

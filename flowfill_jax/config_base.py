@@ -1,0 +1,75 @@
+"""The paper's settings (SPEC.md) as one ConfigDict; `configs/<name>.py` start from it."""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  # Stages run in order; `--config.stages=texture` runs stage 2 alone from an
+  # existing stage-1 workdir.
+  c.stages = ("structure", "texture")
+
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.num_devices = 0  # 0 = every device JAX sees, on every host
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "celeba_hq"  # demo | celeba_hq | places2 | paris_streetview | image_folder
+  c.data.data_dir = ml_collections.FieldReference(None, field_type=str)
+  c.data.manual_dir = ml_collections.FieldReference(None, field_type=str)
+  c.data.image_size = 256
+  c.data.mask_bucket = "random"  # 20-40 | 40-60 | random (20-60) | "lo-hi"
+  c.data.batch_size = 16  # global; each stage sets its own
+  c.data.num_workers = 0
+  c.data.mask_dir = ml_collections.FieldReference(None, field_type=str)
+  c.data.invert_mask = False
+  c.data.train_split = "train"
+  c.data.eval_split = "test"
+
+  c.model = ml_collections.ConfigDict()
+  s = c.model.structure = ml_collections.ConfigDict()
+  s.prior_size = 64
+  s.levels = 4
+  s.steps = 10
+  s.hidden = 64
+  s.encoder_cnum = 48
+  s.scale_fn = "sigmoid"  # or "exp" (the paper's exp(s), soft-clamped)
+  s.clamp = 3.0
+  s.n_bits = 8
+  s.scan_unroll = True
+
+  t = c.model.texture = ml_collections.ConfigDict()
+  t.base_features = 64
+  t.num_res_blocks = 8
+  t.disc_features = 64
+  t.disc_layers = 3
+
+  c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,
+                       lr_halvings=(0.5, 0.75, 0.9, 0.95))
+  c.structure.temperature = 0.8
+
+  c.texture = _stage(steps=300_000, batch_size=8, lr=1e-4, b1=0.0, b2=0.9, lr_halvings=())
+  c.texture.adv_weight = 0.1
+  c.texture.l1_weight = 1.0
+  c.texture.max_noise_fraction = 0.5  # fraction of z replaced by noise, drawn up to this
+  return c
+
+
+def _stage(**kw) -> ml_collections.ConfigDict:
+  s = ml_collections.ConfigDict()
+  s.steps = kw["steps"]
+  s.batch_size = kw["batch_size"]
+  s.lr = kw["lr"]
+  s.b1 = kw["b1"]
+  s.b2 = kw["b2"]
+  s.lr_halvings = kw["lr_halvings"]
+  s.grad_clip = 0.0  # 0 = off
+  s.log_every = 100
+  s.checkpoint_every = 5000
+  s.keep_checkpoints = 3
+  s.eval_every = 5000
+  s.eval_batches = 16
+  s.sample_every = 5000
+  s.num_samples = 4
+  s.sample_inputs = 6
+  return s

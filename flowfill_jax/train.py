@@ -1,0 +1,241 @@
+"""Train Flow-Fill: `python -m flowfill_jax.train --config configs/demo.py --workdir runs/demo`.
+
+`main` only parses flags; `train_and_evaluate(config, workdir)` runs the stages the
+config names (stage 1, the structure flow; stage 2, the texture GAN), each with
+the same loop: sharded jitted steps, periodic logs, validation, sample sheets and
+orbax checkpoints. Started again on the same workdir, a run resumes where it
+stopped, data position and PRNG state included.
+"""
+
+import itertools
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+from flowfill_jax import input_pipeline, sharding, visualize
+from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
+from flowfill_jax.errors import UserError
+from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta
+
+log = logging.getLogger("flowfill_jax")
+
+STAGE_IDS = {"structure": 1, "texture": 2}
+# Fields that may change between a run and its resumption (paths, step counts,
+# logging); anything else differing means the workdir holds another run.
+RESUMABLE_FIELDS = ("data.data_dir", "data.manual_dir", "data.num_workers", "data.mask_dir",
+                    "mesh", "stages", "structure", "texture")
+
+
+def make_stage(name: str, config: ml_collections.ConfigDict, workdir: str):
+  if name == "structure":
+    from flowfill_jax.structure_stage import StructureStage
+    return StructureStage(config)
+  if name == "texture":
+    from flowfill_jax.texture_stage import TextureStage
+    return TextureStage(config, workdir)
+  raise UserError(f"unknown stage {name!r} in config.stages: expected 'structure' or 'texture'")
+
+
+def _flatten(d: dict, prefix=""):
+  for k, v in d.items():
+    key = f"{prefix}{k}"
+    if isinstance(v, dict):
+      yield from _flatten(v, key + ".")
+    else:
+      yield key, v
+
+
+def _config_differences(saved: dict, current: dict) -> list[str]:
+  normal = lambda v: list(v) if isinstance(v, tuple) else v
+  a, b = dict(_flatten(saved)), dict(_flatten(current))
+  keys = sorted(set(a) | set(b))
+  return [k for k in keys
+          if not k.startswith(RESUMABLE_FIELDS) and normal(a.get(k)) != normal(b.get(k))]
+
+
+def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+  """Check the workdir is writable and holds no other run; save the config beside it."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=workdir):
+      pass
+  except OSError as e:
+    raise UserError(f"cannot write to workdir {workdir}: {e.strerror or e}") from None
+  path = os.path.join(workdir, "config.json")
+  current = json.loads(config.to_json_best_effort())
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    differ = _config_differences(saved, current)
+    if differ:
+      raise UserError(f"workdir {workdir} holds a run of a different config "
+                      f"({', '.join(differ[:6])}{' …' if len(differ) > 6 else ''} differ); "
+                      f"use a new --workdir or the config saved in {path}")
+  if jax.process_index() == 0:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+      json.dump(current, f, indent=2)
+    os.replace(tmp, path)
+
+
+def stage_data_config(config, batch_size: int) -> ml_collections.ConfigDict:
+  data = ml_collections.ConfigDict(config.data.to_dict())
+  data.batch_size = batch_size
+  return data
+
+
+def _batch_shapes(data_config) -> dict:
+  s, b = data_config.image_size, data_config.batch_size
+  return {"image": jax.ShapeDtypeStruct((b, s, s, 3), jnp.float32),
+          "mask": jax.ShapeDtypeStruct((b, s, s, 1), jnp.float32)}
+
+
+def _mean_metrics(pending: list[dict], first_step: int) -> dict:
+  """Host-side means of the metrics of several steps; a non-finite loss stops the run."""
+  host = jax.device_get(pending)
+  for i, m in enumerate(host):
+    bad = [k for k, v in m.items() if not np.all(np.isfinite(v))]
+    if bad:
+      raise FloatingPointError(
+          f"non-finite {', '.join(bad)} at step {first_step + i + 1}; the run stops "
+          "here and its last good checkpoint stays")
+  return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
+
+
+def evaluate(stage, state, eval_step, config, data_config, mesh, key) -> dict:
+  """Mean per-example validation metrics over the first `eval_batches` held-out batches."""
+  batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
+                                           seed=config.seed, train=False)
+  sums, count = {}, 0.0
+  for batch in itertools.islice(batches, stage.stage_config.eval_batches):
+    valid = np.asarray(batch.pop("valid", np.ones(data_config.batch_size)), np.float64)
+    for k, v in jax.device_get(eval_step(state, batch, key)).items():
+      sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64) * valid))
+    count += valid.sum()
+  return {f"val_{k}": v / max(count, 1.0) for k, v in sums.items()}
+
+
+def write_sample_sheet(stage, state, sample_rows, config, data_config, mesh, key, path):
+  batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
+                                           seed=config.seed, train=False)
+  batch = next(iter(batches))
+  batch.pop("valid", None)
+  n = stage.stage_config.sample_inputs
+  rows = [np.asarray(r)[:n] for r in jax.device_get(sample_rows(state, batch, key))]
+  if jax.process_index() == 0:
+    visualize.write_png(path, visualize.grid(rows))
+
+
+def run_stage(stage, config, workdir, mesh) -> dict:
+  """Train one stage to `stage_config.steps`, resuming from its latest checkpoint."""
+  sc = stage.stage_config
+  stage_dir = os.path.join(workdir, stage.name)
+  checkpoints = StageCheckpoints(os.path.join(stage_dir, "checkpoints"), sc.keep_checkpoints)
+  data_config = stage_data_config(config, sc.batch_size)
+  sharding.check_batch_size(sc.batch_size, mesh)
+  repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
+  key = jax.random.fold_in(jax.random.key(config.seed), STAGE_IDS[stage.name])
+  init_key, eval_key, sample_key = (jax.random.fold_in(key, -i) for i in (1, 2, 3))
+
+  latest = checkpoints.latest_step()
+  if latest is not None and latest >= sc.steps:
+    log.info("%s: already trained to step %d", stage.name, latest)
+    checkpoints.close()
+    return {}
+  start = latest or 0
+  batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.train_split,
+                                           seed=config.seed, start_step=start, train=True)
+  if latest is None:
+    first = next(batches)
+    batches = itertools.chain([first], batches)
+    state = jax.jit(stage.init, out_shardings=repl)(init_key, first)
+  else:
+    abstract = jax.eval_shape(stage.init, init_key, _batch_shapes(data_config))
+    state = checkpoints.restore(abstract_like(abstract, repl))
+    log.info("%s: resumed from step %d", stage.name, latest)
+
+  train_step = jax.jit(stage.train_step, in_shardings=(repl, batch_sh, repl),
+                       out_shardings=(repl, repl), donate_argnums=0)
+  eval_step = jax.jit(stage.eval_step, in_shardings=(repl, batch_sh, repl),
+                      out_shardings=repl)
+  sample_rows = jax.jit(stage.sample_rows, in_shardings=(repl, batch_sh, repl))
+  writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
+  progress = Progress(start, sc.steps, sc.batch_size)
+  pending, summary = [], {}
+  for step in range(start, sc.steps):
+    state, metrics = train_step(state, next(batches), key)
+    pending.append(metrics)
+    done = step + 1
+    last = done == sc.steps
+    due = lambda every: last or (every and done % every == 0)
+    if due(sc.log_every) or due(sc.checkpoint_every):
+      summary = _mean_metrics(pending, done - len(pending))
+      pending = []
+      rates = progress.update(done)
+      writer.write(done, {**summary, **rates})
+      log.info("%s step %d/%d | %s %.4f | lr %.2e | %.1f img/s | ETA %s", stage.name, done,
+               sc.steps, stage.loss_name, summary[stage.loss_name], summary.get("lr", math.nan),
+               rates["images_per_s"], format_eta(rates["eta_s"]))
+    if due(sc.eval_every):
+      val = evaluate(stage, state, eval_step, config, data_config, mesh, eval_key)
+      writer.write(done, val)
+      summary.update(val)
+      log.info("%s step %d | %s", stage.name, done,
+               " ".join(f"{k} {v:.4f}" for k, v in val.items()))
+    if due(sc.sample_every):
+      path = os.path.join(stage_dir, "samples", f"step_{done:07d}.png")
+      write_sample_sheet(stage, state, sample_rows, config, data_config, mesh, sample_key, path)
+      log.info("%s step %d | samples: %s", stage.name, done, path)
+    if due(sc.checkpoint_every):
+      checkpoints.save(done, state)
+  checkpoints.close()
+  writer.close()
+  return summary
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Run every stage of `config.stages` in order; returns the last stage's last metrics."""
+  prepare_workdir(config, workdir)
+  mesh = sharding.make_mesh(config.mesh.num_devices or None)
+  log.info("mesh: %d device(s) %s on %d process(es)", mesh.size, jax.devices()[0].platform,
+           jax.process_count())
+  results = {}
+  for name in config.stages:
+    results[name] = run_stage(make_stage(name, config, workdir), config, workdir, mesh)
+  return results
+
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() first (multi-host GPU/TPU).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+  if FLAGS.distributed:
+    jax.distributed.initialize()
+  try:
+    train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  except (UserError, input_pipeline.DATA_ERRORS, FloatingPointError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)
