@@ -44,23 +44,25 @@ def main():
     opt_state = tx.init(params)
     n_params = sum(math.prod(p.shape) for p in jax.tree.leaves(params))
 
-    def train_step(params, opt_state, rng):
+    def train_step(params, opt_state, rng, images, masked, masks):
       loss = lambda p: jnp.mean(model.apply({"params": p, "constants": consts},
                                             images, masked, masks, rng))
       value, grads = jax.value_and_grad(loss)(params)
       updates, opt_state = tx.update(grads, opt_state, params)
       return optax.apply_updates(params, updates), opt_state, value
 
-    def sample(params, rng):
+    def sample(params, rng, masked, masks):
       return model.apply({"params": params, "constants": consts}, rng, masked, masks, 0.8,
                          method=model.sample)
 
     key = jax.random.key(1)
-    train_exe, train_compile, train_flops = benchlib.compiled(
-        train_step, params, opt_state, key)
-    sample_exe, sample_compile, sample_flops = benchlib.compiled(sample, params, key)
-    train_s = benchlib.time_call(train_exe, params, opt_state, key, min_seconds=args.seconds)
-    sample_s = benchlib.time_call(sample_exe, params, key, min_seconds=args.seconds)
+    train_args = (params, opt_state, key, images, masked, masks)
+    train_exe, train_compile, train_flops = benchlib.compiled(train_step, *train_args)
+    sample_exe, sample_compile, sample_flops = benchlib.compiled(sample, params, key, masked,
+                                                                 masks)
+    train_s = benchlib.time_call(train_exe, *train_args, min_seconds=args.seconds)
+    sample_s = benchlib.time_call(sample_exe, params, key, masked, masks,
+                                  min_seconds=args.seconds)
     for name, compile_s, flops, secs in (("NLL train step", train_compile, train_flops, train_s),
                                         ("sampling", sample_compile, sample_flops, sample_s)):
       rows.append((name, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
