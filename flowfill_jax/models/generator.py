@@ -1,0 +1,74 @@
+"""The stage-2 texture generator G: ICT's guided upsampler with gated convolutions.
+
+G turns the blurry, texture-free structure prior `I_s` (stage 1's sample, low
+resolution) and the masked image into the final completion (paper §3.3, SPEC.md):
+an encoder down to H/4, dilated residual blocks there, a decoder back up. Every
+conv but the last is a gated conv with ICT's convention (`features` = C, gates
+`relu(f) * sigmoid(g)`); there is no normalisation.
+"""
+
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from flowfill_jax.models.layers import GatedConv
+
+
+class GeneratorOutput(NamedTuple):
+  raw: jax.Array        # G's own prediction everywhere, [B, H, W, 3] in (0, 1)
+  completed: jax.Array  # I_c: `raw` in the hole, the known pixels untouched
+
+
+def composite(raw: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
+  """`M * raw + (1 - M) * I_m` for a {0, 1} mask, as a select: known pixels bit-exact.
+
+  The arithmetic form lets a non-finite `raw` leak into known pixels (`0 * nan`)
+  and flips `-0.0`; a select copies `masked_image` verbatim whatever XLA fuses.
+  """
+  return jnp.where(mask > 0.5, raw, masked_image)
+
+
+class ResidualBlock(nn.Module):
+  """Dilated gated conv, then a linear gated conv, added back (`x + y`)."""
+
+  features: int
+  dilation: int = 2
+
+  @nn.compact
+  def __call__(self, x):
+    y = GatedConv(self.features, 3, dilation=self.dilation, activation=nn.relu)(x)
+    y = GatedConv(self.features, 3, activation=None)(y)
+    return x + y
+
+
+class TextureGenerator(nn.Module):
+  """G(I_s↑, I_m, M) → `GeneratorOutput(raw, completed)`, NHWC, images in [0, 1].
+
+  `prior` is the low-res structure prior (any size, e.g. 64²); it is bicubically
+  upsampled to the image size here, so callers pass stage 1's output as is.
+  The paper size is the default: ~21.6M parameters.
+  """
+
+  base_features: int = 64
+  num_res_blocks: int = 8
+  res_dilation: int = 2
+
+  @nn.compact
+  def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
+    b, h, w, _ = masked_image.shape
+    prior_up = jax.image.resize(prior, (b, h, w, prior.shape[-1]), method="bicubic")
+    x = jnp.concatenate([prior_up, masked_image, mask.astype(masked_image.dtype)], axis=-1)
+
+    c = self.base_features
+    gated = lambda n, k, name, **kw: GatedConv(n, k, activation=nn.relu, name=name, **kw)
+    x = gated(c, 7, "stem")(x)
+    x = gated(2 * c, 4, "down_1", strides=2)(x)
+    x = gated(4 * c, 4, "down_2", strides=2)(x)
+    for i in range(self.num_res_blocks):
+      x = ResidualBlock(4 * c, self.res_dilation, name=f"res_{i}")(x)
+    x = gated(2 * c, 4, "up_1", strides=2, transpose=True)(x)
+    x = gated(c, 4, "up_2", strides=2, transpose=True)(x)
+    raw = nn.sigmoid(nn.Conv(3, (7, 7), padding="SAME", name="to_rgb")(x))
+    return GeneratorOutput(raw, composite(raw, masked_image, mask))
