@@ -194,12 +194,15 @@ class Split(nn.Module):
     return nn.Conv(2 * kept.shape[-1], (3, 3), kernel_init=nn.initializers.zeros,
                    name="prior")(jnp.concatenate([kept, cond], -1))
 
-  def forward(self, x, cond):
-    """x → (kept, z, log p(z | kept, cond))."""
+  def forward(self, x, cond, *, standardized=False):
+    """x → (kept, z, log p(z | kept, cond)); with `standardized`, ε = (z − mean)/σ for z."""
     c = x.shape[-1] // 2
     kept, z = x[..., :c], x[..., c:]
     mean, log_scale = self.prior(kept, cond)
-    return kept, z, gaussian_log_prob(z, mean, log_scale)
+    logp = gaussian_log_prob(z, mean, log_scale)
+    if standardized:
+      z = (z - mean) * jnp.exp(-log_scale)
+    return kept, z, logp
 
   def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
     """(kept, z) → x. With `standardized`, z is ε and z_l = mean + τ·σ·ε."""

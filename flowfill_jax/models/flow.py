@@ -63,11 +63,11 @@ class FlowLevel(nn.Module):
     (h, logdet), _ = scan(self.step, (h, jnp.zeros((h.shape[0],), h.dtype)), cond)
     return h, logdet
 
-  def forward(self, x, cond):
-    """x → (kept half or None, z_l, log-det, log p(z_l))."""
+  def forward(self, x, cond, *, standardized=False):
+    """x → (kept half or None, z_l (or its ε), log-det, log p(z_l))."""
     h, logdet = self._run_steps(squeeze(x), cond, inverse=False)
     if self.split:
-      kept, z, logp = self.splitter.forward(h, cond)
+      kept, z, logp = self.splitter.forward(h, cond, standardized=standardized)
       return kept, z, logdet, logp
     return None, h, logdet, gaussian_log_prob(h, 0.0, 0.0)
 
@@ -101,12 +101,16 @@ class ConditionalFlow(nn.Module):
         for i in range(self.levels)
     ]
 
-  def forward(self, x, conds: Sequence[jax.Array]):
-    """x → (latents, log|det ∂f/∂x|, log p_Z(latents)), per example."""
+  def forward(self, x, conds: Sequence[jax.Array], *, standardized=False):
+    """x → (latents, log|det ∂f/∂x|, log p_Z(latents)), per example.
+
+    With `standardized`, each z_l is returned as ε_l = (z_l − mean_l)/σ_l, the
+    coordinates in which `inverse(..., standardized=True)` samples.
+    """
     logdet = logp = jnp.zeros((x.shape[0],), x.dtype)
     latents = []
     for block, cond in zip(self.blocks, conds):
-      x, z, ld, lp = block.forward(x, cond)
+      x, z, ld, lp = block.forward(x, cond, standardized=standardized)
       latents.append(z)
       logdet, logp = logdet + ld, logp + lp
     return latents, logdet, logp
@@ -190,9 +194,10 @@ class StructurePrior(nn.Module):
     features = self.encoder(image_lr, mask_lr)
     return level_conditions(features, self.prior_size, self.levels)
 
-  def encode(self, prior, masked_image, mask):
+  def encode(self, prior, masked_image, mask, *, standardized=False):
     """A prior image in flow space ([-0.5, 0.5], prior_size²) → (latents, logdet, logp)."""
-    return self.flow.forward(prior, self.conditions(masked_image, mask))
+    return self.flow.forward(prior, self.conditions(masked_image, mask),
+                             standardized=standardized)
 
   def decode(self, latents, masked_image, mask, *, standardized=False, temperature=1.0):
     """Latents → the prior image in flow space (and the inverse log-det, log p_Z)."""
