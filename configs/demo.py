@@ -22,7 +22,7 @@ def get_config(arg=None):
   t = config.model.texture
   t.base_features = 16
   t.num_res_blocks = 2
-  t.disc_features = 16
+  t.disc_features = (16, 32, 64, 64)
 
   config.structure.steps = 1500
   config.structure.batch_size = 16

@@ -41,8 +41,9 @@ def base_config() -> ml_collections.ConfigDict:
   t = c.model.texture = ml_collections.ConfigDict()
   t.base_features = 64
   t.num_res_blocks = 8
-  t.disc_features = 64
-  t.disc_layers = 3
+  t.disc_features = (64, 128, 256, 512)
+  t.disc_with_mask = False
+  t.gan_loss = "nonsaturating"  # or "hinge"
 
   c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,
                        lr_halvings=(0.5, 0.75, 0.9, 0.95))

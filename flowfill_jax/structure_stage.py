@@ -37,6 +37,10 @@ class StructureStage:
     self.model = build_model(config)
     self.tx, self.schedule = optim.adam(self.stage_config)
 
+  def frozen(self, sharding):
+    """Nothing is frozen in stage 1."""
+    return None
+
   def init(self, key, batch) -> StructureState:
     """Data-dependent init (ActNorm) on the first training batch."""
     variables = self.model.init(key, batch["image"], masked(batch), batch["mask"])
@@ -48,7 +52,7 @@ class StructureStage:
     return self.model.apply({"params": params, "constants": constants}, batch["image"],
                             masked(batch), batch["mask"], rng)
 
-  def train_step(self, state: StructureState, batch, key):
+  def train_step(self, state: StructureState, batch, key, frozen=None):
     rng = jax.random.fold_in(key, state.step)
     loss_fn = lambda p: jnp.mean(self._bpd(p, state.constants, batch, rng))
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
@@ -59,11 +63,11 @@ class StructureStage:
     return new_state, {"bits_per_dim": loss, "grad_norm": optax.global_norm(grads),
                        "lr": self.schedule(state.step)}
 
-  def eval_step(self, state: StructureState, batch, key):
+  def eval_step(self, state: StructureState, batch, key, frozen=None):
     """Per-example validation bits/dim (fixed dequantisation noise)."""
     return {"bits_per_dim": self._bpd(state.params, state.constants, batch, key)}
 
-  def sample_rows(self, state: StructureState, batch, key):
+  def sample_rows(self, state: StructureState, batch, key, frozen=None):
     """Rows of the sample sheet: masked input, samples at τ, ground truth (prior size)."""
     variables = {"params": state.params, "constants": state.constants}
     size = self.model.prior_size

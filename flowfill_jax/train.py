@@ -112,26 +112,27 @@ def _mean_metrics(pending: list[dict], first_step: int) -> dict:
   return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def evaluate(stage, state, eval_step, config, data_config, mesh, key) -> dict:
+def evaluate(stage, state, eval_step, frozen, config, data_config, mesh, key) -> dict:
   """Mean per-example validation metrics over the first `eval_batches` held-out batches."""
   batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
                                            seed=config.seed, train=False)
   sums, count = {}, 0.0
   for batch in itertools.islice(batches, stage.stage_config.eval_batches):
     valid = np.asarray(batch.pop("valid", np.ones(data_config.batch_size)), np.float64)
-    for k, v in jax.device_get(eval_step(state, batch, key)).items():
+    for k, v in jax.device_get(eval_step(state, batch, key, frozen)).items():
       sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64) * valid))
     count += valid.sum()
   return {f"val_{k}": v / max(count, 1.0) for k, v in sums.items()}
 
 
-def write_sample_sheet(stage, state, sample_rows, config, data_config, mesh, key, path):
+def write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, mesh, key,
+                       path):
   batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
                                            seed=config.seed, train=False)
   batch = next(iter(batches))
   batch.pop("valid", None)
   n = stage.stage_config.sample_inputs
-  rows = [np.asarray(r)[:n] for r in jax.device_get(sample_rows(state, batch, key))]
+  rows = [np.asarray(r)[:n] for r in jax.device_get(sample_rows(state, batch, key, frozen))]
   if jax.process_index() == 0:
     visualize.write_png(path, visualize.grid(rows))
 
@@ -164,16 +165,17 @@ def run_stage(stage, config, workdir, mesh) -> dict:
     state = checkpoints.restore(abstract_like(abstract, repl))
     log.info("%s: resumed from step %d", stage.name, latest)
 
-  train_step = jax.jit(stage.train_step, in_shardings=(repl, batch_sh, repl),
-                       out_shardings=(repl, repl), donate_argnums=0)
-  eval_step = jax.jit(stage.eval_step, in_shardings=(repl, batch_sh, repl),
-                      out_shardings=repl)
-  sample_rows = jax.jit(stage.sample_rows, in_shardings=(repl, batch_sh, repl))
+  frozen = stage.frozen(repl)  # stage 1's variables for stage 2; None for stage 1
+  shardings = (repl, batch_sh, repl, repl)
+  train_step = jax.jit(stage.train_step, in_shardings=shardings, out_shardings=(repl, repl),
+                       donate_argnums=0)
+  eval_step = jax.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
+  sample_rows = jax.jit(stage.sample_rows, in_shardings=shardings)
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
   progress = Progress(start, sc.steps, sc.batch_size)
   pending, summary = [], {}
   for step in range(start, sc.steps):
-    state, metrics = train_step(state, next(batches), key)
+    state, metrics = train_step(state, next(batches), key, frozen)
     pending.append(metrics)
     done = step + 1
     last = done == sc.steps
@@ -187,14 +189,15 @@ def run_stage(stage, config, workdir, mesh) -> dict:
                sc.steps, stage.loss_name, summary[stage.loss_name], summary.get("lr", math.nan),
                rates["images_per_s"], format_eta(rates["eta_s"]))
     if due(sc.eval_every):
-      val = evaluate(stage, state, eval_step, config, data_config, mesh, eval_key)
+      val = evaluate(stage, state, eval_step, frozen, config, data_config, mesh, eval_key)
       writer.write(done, val)
       summary.update(val)
       log.info("%s step %d | %s", stage.name, done,
                " ".join(f"{k} {v:.4f}" for k, v in val.items()))
     if due(sc.sample_every):
       path = os.path.join(stage_dir, "samples", f"step_{done:07d}.png")
-      write_sample_sheet(stage, state, sample_rows, config, data_config, mesh, sample_key, path)
+      write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, mesh,
+                         sample_key, path)
       log.info("%s step %d | samples: %s", stage.name, done, path)
     if due(sc.checkpoint_every):
       checkpoints.save(done, state)

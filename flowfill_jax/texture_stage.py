@@ -1,0 +1,162 @@
+"""Stage 2 training: the guided texture GAN on priors from the frozen flow (paper §3.3).
+
+Training priors come from the ground truth: z = f(I_gt↓; E(I_m↓)), a random
+fraction of z's (standardised) dimensions is replaced by fresh noise, and
+I_s = f⁻¹(z'; E(I_m↓)) — so G learns from priors that look like stage 1's
+samples but stay close to the truth. Loss: 0.1·L_adv + 1.0·L1 (eq. 8–10).
+"""
+
+import os
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from flowfill_jax import gan_losses, image_ops, optim
+from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
+from flowfill_jax.errors import UserError
+from flowfill_jax.models.discriminator import PatchDiscriminator
+from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+from flowfill_jax.pipeline import TwoStage, build_generator
+from flowfill_jax.structure_stage import StructureStage, masked
+
+
+class TextureState(flax.struct.PyTreeNode):
+  step: jax.Array
+  g_params: dict
+  d_params: dict
+  d_stats: dict  # spectral-norm power-iteration vectors
+  g_opt_state: optax.OptState
+  d_opt_state: optax.OptState
+
+
+def build_discriminator(config) -> PatchDiscriminator:
+  t = config.model.texture
+  return PatchDiscriminator(features=tuple(t.disc_features), with_mask=t.disc_with_mask)
+
+
+def load_structure_variables(config, workdir: str, sharding=None):
+  """The trained stage-1 variables ({'params', 'constants'}) from `workdir/structure`."""
+  directory = os.path.join(workdir, "structure", "checkpoints")
+  checkpoints = StageCheckpoints(directory)
+  if checkpoints.latest_step() is None:
+    checkpoints.close()
+    raise UserError(f"stage 2 needs a trained stage 1, and {directory} holds no checkpoint: "
+                    "run with config.stages including 'structure' first")
+  stage = StructureStage(config)
+  s = config.data.image_size
+  shapes = {"image": jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32),
+            "mask": jax.ShapeDtypeStruct((1, s, s, 1), jnp.float32)}
+  abstract = jax.eval_shape(stage.init, jax.random.key(0), shapes)
+  if sharding is not None:
+    abstract = abstract_like(abstract, sharding)
+  state = checkpoints.restore(abstract)
+  checkpoints.close()
+  return {"params": state.params, "constants": state.constants}
+
+
+class TextureStage:
+  """The pieces the generic loop in `train.py` needs for stage 2."""
+
+  name = "texture"
+  loss_name = "l1"
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    self.config = config
+    self.stage_config = config.texture
+    self.structure = StructureStage(config).model
+    self.two_stage = TwoStage(self.structure, build_generator(config))
+    self.generator = self.two_stage.generator
+    self.discriminator = build_discriminator(config)
+    self.g_tx, self.schedule = optim.adam(self.stage_config)
+    self.d_tx, _ = optim.adam(self.stage_config)
+    self.workdir = workdir
+
+  def frozen(self, sharding):
+    return load_structure_variables(self.config, self.workdir, sharding)
+
+  def init(self, key, batch) -> TextureState:
+    k_g, k_d = jax.random.split(key)
+    p = self.structure.prior_size
+    prior = jnp.zeros(batch["image"].shape[:1] + (p, p, 3), jnp.float32)
+    g_params = self.generator.init(k_g, prior, masked(batch), batch["mask"])["params"]
+    d_vars = self.discriminator.init(k_d, batch["image"], batch["mask"], update_stats=False)
+    return TextureState(step=jnp.zeros((), jnp.int32), g_params=g_params,
+                        d_params=d_vars["params"], d_stats=d_vars["batch_stats"],
+                        g_opt_state=self.g_tx.init(g_params),
+                        d_opt_state=self.d_tx.init(d_vars["params"]))
+
+  def training_priors(self, structure_vars, batch, key):
+    """I_s from the ground truth's latents with a random fraction replaced by noise."""
+    s = self.structure
+    k_frac, k_where, k_noise = jax.random.split(key, 3)
+    truth = image_ops.dequantize(image_ops.area_downsample(batch["image"], s.prior_size),
+                                 s.n_bits, None)
+    eps, _, _ = s.apply(structure_vars, truth, masked(batch), batch["mask"], standardized=True,
+                        method=s.encode)
+    flat = flatten_latents(eps)
+    fraction = jax.random.uniform(k_frac, (flat.shape[0], 1)) * self.stage_config.max_noise_fraction
+    noise = self.config.structure.temperature * jax.random.normal(k_noise, flat.shape)
+    flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
+    x, _, _ = s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
+                      masked(batch), batch["mask"], standardized=True, method=s.decode)
+    return jax.lax.stop_gradient(image_ops.postprocess(x))
+
+  def _d_logits(self, params, stats, image, mask, update):
+    if update:
+      return self.discriminator.apply({"params": params, "batch_stats": stats}, image, mask,
+                                      update_stats=True, mutable=["batch_stats"])
+    return self.discriminator.apply({"params": params, "batch_stats": stats}, image, mask,
+                                    update_stats=False), {"batch_stats": stats}
+
+  def train_step(self, state: TextureState, batch, key, structure_vars):
+    sc, kind = self.stage_config, self.config.model.texture.gan_loss
+    rng = jax.random.fold_in(key, state.step)
+    priors = self.training_priors(structure_vars, batch, rng)
+    image, mask = batch["image"], batch["mask"]
+    completed, g_vjp = jax.vjp(
+        lambda p: self.generator.apply({"params": p}, priors, masked(batch), mask).completed,
+        state.g_params)
+
+    def d_loss_fn(d_params):
+      real, stats = self._d_logits(d_params, state.d_stats, image, mask, True)
+      fake, _ = self._d_logits(d_params, stats["batch_stats"],
+                               jax.lax.stop_gradient(completed), mask, False)
+      return gan_losses.discriminator_loss(real, fake, kind), stats["batch_stats"]
+
+    (d_loss, d_stats), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params)
+    d_updates, d_opt_state = self.d_tx.update(d_grads, state.d_opt_state, state.d_params)
+    d_params = optax.apply_updates(state.d_params, d_updates)
+
+    def g_loss_fn(completed):
+      fake, _ = self._d_logits(d_params, d_stats, completed, mask, False)
+      return gan_losses.generator_objective(fake, completed, image, adv_weight=sc.adv_weight,
+                                            l1_weight=sc.l1_weight, kind=kind)
+
+    (g_loss, parts), g_out_grad = jax.value_and_grad(g_loss_fn, has_aux=True)(completed)
+    (g_grads,) = g_vjp(g_out_grad)
+    g_updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state, state.g_params)
+    new_state = state.replace(step=state.step + 1,
+                              g_params=optax.apply_updates(state.g_params, g_updates),
+                              d_params=d_params, d_stats=d_stats, g_opt_state=g_opt_state,
+                              d_opt_state=d_opt_state)
+    return new_state, {"l1": parts["l1"], "g_adv": parts["adv"], "g_loss": g_loss,
+                       "d_loss": d_loss, "lr": self.schedule(state.step)}
+
+  def eval_step(self, state: TextureState, batch, key, structure_vars):
+    """Per-example ℓ1 of the two-stage completion from a sampled prior (test-time path)."""
+    out, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+                                     batch["mask"], key, num=1,
+                                     temperature=self.config.structure.temperature)
+    return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
+
+  def sample_rows(self, state: TextureState, batch, key, structure_vars):
+    """Rows: masked input, completions at τ (one row per sample), ground truth."""
+    n = self.stage_config.num_samples
+    out, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+                                     batch["mask"], key, num=n,
+                                     temperature=self.config.structure.temperature)
+    shown = masked(batch) + batch["mask"] * 0.5
+    return [shown, *[out[:, i] for i in range(n)], batch["image"]]
