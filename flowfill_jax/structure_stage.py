@@ -68,7 +68,7 @@ class StructureStage:
     return {"bits_per_dim": self._bpd(state.params, state.constants, batch, key)}
 
   def sample_rows(self, state: StructureState, batch, key, frozen=None):
-    """Rows of the sample sheet: masked input, samples at τ, ground truth (prior size)."""
+    """Columns of the sample sheet: masked input, samples at τ, ground truth (prior size)."""
     variables = {"params": state.params, "constants": state.constants}
     size = self.model.prior_size
     mask_lr = image_ops.mask_downsample(batch["mask"], size)

@@ -153,7 +153,7 @@ class TextureStage:
     return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
 
   def sample_rows(self, state: TextureState, batch, key, structure_vars):
-    """Rows: masked input, completions at τ (one row per sample), ground truth."""
+    """Columns: masked input, completions at τ (one row per sample), ground truth."""
     n = self.stage_config.num_samples
     out, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=n,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
+from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from flowfill_jax import input_pipeline, sharding, visualize
@@ -132,9 +133,9 @@ def write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, m
   batch = next(iter(batches))
   batch.pop("valid", None)
   n = stage.stage_config.sample_inputs
-  rows = [np.asarray(r)[:n] for r in jax.device_get(sample_rows(state, batch, key, frozen))]
-  if jax.process_index() == 0:
-    visualize.write_png(path, visualize.grid(rows))
+  columns = [np.asarray(c)[:n] for c in jax.device_get(sample_rows(state, batch, key, frozen))]
+  if jax.process_index() == 0:  # one row per input: input, samples…, ground truth
+    visualize.write_png(path, visualize.grid(list(zip(*columns))))
 
 
 def run_stage(stage, config, workdir, mesh) -> dict:
@@ -145,8 +146,8 @@ def run_stage(stage, config, workdir, mesh) -> dict:
   data_config = stage_data_config(config, sc.batch_size)
   sharding.check_batch_size(sc.batch_size, mesh)
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
-  key = jax.random.fold_in(jax.random.key(config.seed), STAGE_IDS[stage.name])
-  init_key, eval_key, sample_key = (jax.random.fold_in(key, -i) for i in (1, 2, 3))
+  stage_key = jax.random.fold_in(jax.random.key(config.seed), STAGE_IDS[stage.name])
+  key, init_key, eval_key, sample_key = jax.random.split(stage_key, 4)
 
   latest = checkpoints.latest_step()
   if latest is not None and latest >= sc.steps:
@@ -230,7 +231,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+  absl_logging.set_verbosity(absl_logging.INFO)
   if FLAGS.distributed:
     jax.distributed.initialize()
   try:

@@ -12,14 +12,14 @@ def to_uint8(images) -> np.ndarray:
 
 
 def grid(rows, pad: int = 2, size: int | None = None) -> np.ndarray:
-  """Rows of images ([N, H, W, C] each, same N) → one uint8 HxWx3 sheet.
+  """Rows of images (each a sequence of HxWxC arrays) → one uint8 sheet.
 
   Images are resized (nearest) to `size` or to the largest height among them, so
   64² priors sit beside 256² completions.
   """
-  rows = [np.asarray(r, np.float32) for r in rows]
-  size = size or max(r.shape[1] for r in rows)
-  cols = max(r.shape[0] for r in rows)
+  rows = [[np.asarray(img, np.float32) for img in r] for r in rows]
+  size = size or max(img.shape[0] for r in rows for img in r)
+  cols = max(len(r) for r in rows)
   sheet = np.ones((len(rows) * (size + pad) + pad, cols * (size + pad) + pad, 3), np.uint8) * 255
   for i, row in enumerate(rows):
     for j, img in enumerate(row):

@@ -34,6 +34,8 @@ class PatchDiscriminator(nn.Module):
                update_stats: bool) -> jax.Array:
     x = image
     if self.with_mask:
+      if mask is None:
+        raise ValueError("PatchDiscriminator(with_mask=True) needs the mask")
       x = jnp.concatenate([image, mask.astype(image.dtype)], axis=-1)
     k = (self.kernel_size, self.kernel_size)
     widths = (*self.features, 1)

@@ -17,7 +17,7 @@ from flowfill_jax.models.layers import GatedConv
 
 
 class GeneratorOutput(NamedTuple):
-  raw: jax.Array        # G's own prediction everywhere, [B, H, W, 3] in (0, 1)
+  raw: jax.Array        # G's own prediction everywhere, [B, H, W, 3] in [0, 1]
   completed: jax.Array  # I_c: `raw` in the hole, the known pixels untouched
 
 
