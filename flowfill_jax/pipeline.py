@@ -27,11 +27,12 @@ class TwoStage:
     self.generator = generator
 
   def priors(self, structure_vars, masked_image, mask, key, num: int, temperature: float):
-    """[B·num, P, P, 3] structural priors in [0, 1], input-major (b0s0, b0s1, …)."""
+    """[B·num, P, P, 3] structural priors in [0, 1], input-major (b0s0, b0s1, …), and
+    their exact log densities [B·num]."""
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
     return self.structure.apply(structure_vars, key, masked_rep, mask_rep, temperature,
-                                method=self.structure.sample)
+                                method=self.structure.sample_and_log_prob)
 
   def texture(self, generator_params, priors, masked_image, mask):
     """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""
@@ -43,8 +44,12 @@ class TwoStage:
 
   def complete(self, structure_vars, generator_params, masked_image, mask, key, *,
                num: int = 1, temperature: float = 0.8):
-    """→ (completions [B, num, H, W, 3], priors [B, num, P, P, 3]); known pixels exact."""
-    priors = self.priors(structure_vars, masked_image, mask, key, num, temperature)
+    """→ (completions [B, num, H, W, 3], priors [B, num, P, P, 3], log p(prior) [B, num]).
+
+    Known pixels of the completions are exactly those of `masked_image`.
+    """
+    priors, log_prob = self.priors(structure_vars, masked_image, mask, key, num, temperature)
     out = self.texture(generator_params, priors, masked_image, mask)
     b = masked_image.shape[0]
-    return out.reshape((b, num) + out.shape[1:]), priors.reshape((b, num) + priors.shape[1:])
+    return (out.reshape((b, num) + out.shape[1:]), priors.reshape((b, num) + priors.shape[1:]),
+            log_prob.reshape(b, num))

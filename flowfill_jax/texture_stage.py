@@ -147,15 +147,15 @@ class TextureStage:
 
   def eval_step(self, state: TextureState, batch, key, structure_vars):
     """Per-example ℓ1 of the two-stage completion from a sampled prior (test-time path)."""
-    out, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+    out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=1,
                                      temperature=self.config.structure.temperature)
     return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
 
   def sample_rows(self, state: TextureState, batch, key, structure_vars):
-    """Columns: masked input, completions at τ (one row per sample), ground truth."""
+    """Columns: masked input, completions at τ (one column per sample), ground truth."""
     n = self.stage_config.num_samples
-    out, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+    out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=n,
                                      temperature=self.config.structure.temperature)
     shown = masked(batch) + batch["mask"] * 0.5

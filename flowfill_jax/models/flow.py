@@ -218,12 +218,22 @@ class StructurePrior(nn.Module):
   def __call__(self, image, masked_image, mask, rng=None):
     return self.bits_per_dim(image, masked_image, mask, rng)
 
-  def sample(self, rng, masked_image, mask, temperature=0.8):
-    """One prior per input: I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²); in [0, 1]."""
+  def sample_and_log_prob(self, rng, masked_image, mask, temperature=0.8):
+    """One prior per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), in
+    [0, 1], and its exact log density log p(I_s | I_m) (per example, nats)."""
     batch = masked_image.shape[0]
     keys = jax.random.split(rng, self.levels)
     eps = [jax.random.normal(k, (batch,) + s, masked_image.dtype)
            for k, s in zip(keys, latent_shapes(self.prior_size, self.levels))]
-    x, _, _ = self.decode(eps, masked_image, mask, standardized=True,
-                          temperature=temperature)
-    return image_ops.postprocess(x)
+    x, logdet_inverse, logp = self.decode(eps, masked_image, mask, standardized=True,
+                                          temperature=temperature)
+    return image_ops.postprocess(x), logp + logdet_inverse
+
+  def sample(self, rng, masked_image, mask, temperature=0.8):
+    """One prior per input in [0, 1] (see `sample_and_log_prob`)."""
+    return self.sample_and_log_prob(rng, masked_image, mask, temperature)[0]
+
+  def log_prob(self, prior, masked_image, mask):
+    """Exact log p(I_s | I_m) in nats of a prior image in [0, 1] at prior_size²."""
+    _, logdet, logp = self.encode(prior - 0.5, masked_image, mask)
+    return logp + logdet

@@ -1,0 +1,202 @@
+"""Use a trained run: diverse inpainting, semantic transfer, exact likelihoods, latents.
+
+    from flowfill_jax.inference import Inpainter
+    model = Inpainter.from_workdir("runs/demo")
+    completions = model.inpaint(image, mask, num=8, temperature=0.8, seed=0)
+
+Arrays in, arrays out: images float32 in [0, 1] (HxWx3, or NxHxWx3), masks HxW,
+HxWx1 or NxHxWx1 with 1 = hole. Images of another size than the model's are
+resized to it (area/any-hole down, bicubic up), completed, and the completion is
+resized back and composited with the user's own known pixels, so those are
+exact at the user's resolution.
+"""
+
+import functools
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from flowfill_jax import image_ops
+from flowfill_jax.checkpoints import StageCheckpoints
+from flowfill_jax.config_base import base_config
+from flowfill_jax.errors import UserError
+from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+from flowfill_jax.structure_stage import StructureStage
+from flowfill_jax.texture_stage import TextureStage, load_structure_variables
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run was trained with, checked against this code's fields."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise UserError(f"{workdir} is not a training run: no config.json there")
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, json.JSONDecodeError) as e:
+    raise UserError(f"cannot read {path}: {e}") from None
+  known = base_config().to_dict()
+  for section in ("structure", "texture"):
+    fields = set(saved.get("model", {}).get(section, {}))
+    if fields != set(known["model"][section]):
+      raise UserError(f"the model in {path} does not match this code (model.{section} fields "
+                      f"differ: {sorted(fields ^ set(known['model'][section]))})")
+  return ml_collections.ConfigDict(saved)
+
+
+def _restore_texture_params(config, workdir):
+  directory = os.path.join(workdir, "texture", "checkpoints")
+  checkpoints = StageCheckpoints(directory)
+  try:
+    if checkpoints.latest_step() is None:
+      raise UserError(f"no stage-2 checkpoint in {directory}: train the run first "
+                      "(python -m flowfill_jax.train --config ... --workdir " + workdir + ")")
+    stage = TextureStage(config, workdir)
+    s = config.data.image_size
+    shapes = {"image": jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32),
+              "mask": jax.ShapeDtypeStruct((1, s, s, 1), jnp.float32)}
+    abstract = jax.eval_shape(stage.init, jax.random.key(0), shapes)
+    return checkpoints.restore(abstract).g_params
+  finally:
+    checkpoints.close()
+
+
+def _as_batch(image, channels):
+  x = np.asarray(image, np.float32)
+  if channels == 1 and x.ndim in (2, 3) and (x.ndim == 2 or x.shape[-1] != 1):
+    x = x[..., None] if x.ndim == 2 else x
+  if x.ndim == 3:
+    x = x[None]
+  if x.ndim != 4 or x.shape[-1] != channels:
+    raise UserError(f"expected {'an image HxWx3' if channels == 3 else 'a mask HxW'} "
+                    f"(or a batch of them), got shape {np.shape(image)}")
+  return x
+
+
+class Inpainter:
+  """A trained Flow-Fill run (both stages), ready to sample from."""
+
+  def __init__(self, config, structure_vars, generator_params):
+    self.config = config
+    self.size = config.data.image_size
+    self.stage = TextureStage(config, workdir="")
+    self.structure = self.stage.structure
+    self.two_stage = self.stage.two_stage
+    self.structure_vars = structure_vars
+    self.generator_params = generator_params
+    self.temperature = config.structure.temperature
+    self._complete = jax.jit(self.two_stage.complete, static_argnames=("num",))
+    self._texture = jax.jit(self.two_stage.texture)
+    s = self.structure
+    self._encode = jax.jit(functools.partial(s.apply, method=s.encode),
+                           static_argnames=("standardized",))
+    self._decode = jax.jit(functools.partial(s.apply, method=s.decode),
+                           static_argnames=("standardized",))
+    self._log_prob = jax.jit(functools.partial(s.apply, method=s.log_prob))
+
+  @classmethod
+  def from_workdir(cls, workdir: str) -> "Inpainter":
+    """Load the config and latest checkpoints of both stages written by `flowfill_jax.train`."""
+    config = load_config(workdir)
+    try:
+      structure_vars = load_structure_variables(config, workdir)
+      generator_params = _restore_texture_params(config, workdir)
+    except UserError:
+      raise
+    except (ValueError, KeyError, TypeError) as e:
+      raise UserError(f"the checkpoints in {workdir} do not match this code's model "
+                      f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    return cls(config, structure_vars, generator_params)
+
+  # Resolution handling -------------------------------------------------------------------
+
+  def _to_model(self, image, mask):
+    """User batch → model-size (masked image, mask), as jnp arrays."""
+    image, mask = _as_batch(image, 3), _as_batch(mask, 1)
+    if image.shape[:3] != mask.shape[:3]:
+      raise UserError(f"mask size {mask.shape[1:3]} differs from image size {image.shape[1:3]}")
+    mask = (mask > 0.5).astype(np.float32)
+    image, mask = jnp.asarray(image), jnp.asarray(mask)
+    if image.shape[1:3] != (self.size, self.size):
+      b = image.shape[0]
+      image = jax.image.resize(image, (b, self.size, self.size, 3), "linear", antialias=True)
+      mask = (jax.image.resize(mask, (b, self.size, self.size, 1), "linear",
+                               antialias=False) > 0).astype(jnp.float32)
+    return image * (1 - mask), mask
+
+  def _to_user(self, completions, image, mask):
+    """Model-size completions [B, N, s, s, 3] → user size, user's known pixels exact."""
+    image, mask = _as_batch(image, 3), (_as_batch(mask, 1) > 0.5)
+    out = np.asarray(completions)
+    b, n, _, _, _ = out.shape
+    h, w = image.shape[1:3]
+    if (h, w) != (self.size, self.size):
+      out = np.asarray(jax.image.resize(jnp.asarray(out), (b, n, h, w, 3), "cubic"))
+      out = np.clip(out, 0.0, 1.0)
+    return np.where(mask[:, None], out, image[:, None]).astype(np.float32)
+
+  # The API -------------------------------------------------------------------------------
+
+  def inpaint(self, image, mask, num: int = 8, temperature: float | None = None,
+              seed: int = 0, return_log_prob: bool = False):
+    """`num` diverse completions of each image: [num, H, W, 3] (or [B, num, H, W, 3]).
+
+    With `return_log_prob`, also the exact stage-1 log density of each sample's
+    structural prior, log p(I_s | I_m) in nats ([num] or [B, num]).
+    """
+    single = np.ndim(image) == 3
+    masked_image, m = self._to_model(image, mask)
+    tau = self.temperature if temperature is None else temperature
+    out, _, log_prob = self._complete(self.structure_vars, self.generator_params, masked_image,
+                                      m, jax.random.key(seed), num=num, temperature=tau)
+    out = self._to_user(out, image, mask)
+    log_prob = np.asarray(log_prob)
+    if single:
+      out, log_prob = out[0], log_prob[0]
+    return (out, log_prob) if return_log_prob else out
+
+  def latents(self, target, mask):
+    """Standardised latents ε of `target`'s structure given its own masked version."""
+    masked_image, m = self._to_model(target, mask)
+    truth = jnp.asarray(_as_batch(target, 3))
+    truth = image_ops.area_downsample(
+        jax.image.resize(truth, (truth.shape[0], self.size, self.size, 3), "linear",
+                         antialias=True) if truth.shape[1] != self.size else truth,
+        self.structure.prior_size) - 0.5
+    eps, _, _ = self._encode(self.structure_vars, truth, masked_image, m, standardized=True)
+    return flatten_latents(eps)
+
+  def prior_from_latents(self, latents, image, mask):
+    """Decode flat standardised latents [B, D] under `image`'s condition → prior in [0, 1]."""
+    masked_image, m = self._to_model(image, mask)
+    s = self.structure
+    x, _, _ = self._decode(self.structure_vars, unflatten_latents(latents, s.prior_size, s.levels),
+                           masked_image, m, standardized=True)
+    return np.asarray(image_ops.postprocess(x))
+
+  def transfer(self, target, source, mask):
+    """Semantic transfer (paper §4.3): `source` completed with `target`'s content in the hole.
+
+    z = f(I_t↓; E((I_t·(1−M))↓)), I_s = f⁻¹(z; E(I_m↓)), I_c = G(I_s↑, I_m).
+    """
+    single = np.ndim(source) == 3
+    z = self.latents(target, mask)
+    prior = self.prior_from_latents(z, source, mask)
+    masked_image, m = self._to_model(source, mask)
+    out = self._texture(self.generator_params, jnp.asarray(prior), masked_image, m)
+    out = self._to_user(np.asarray(out)[:, None], source, mask)[:, 0]
+    return out[0] if single else out
+
+  def log_prob(self, prior, image, mask):
+    """Exact log p(I_s | I_m) in nats of a prior image at prior_size² ([0, 1])."""
+    masked_image, m = self._to_model(image, mask)
+    prior = jnp.asarray(_as_batch(prior, 3))
+    return np.asarray(self._log_prob(self.structure_vars, prior, masked_image, m))
+
+  def bits_per_dim(self, prior, image, mask):
+    """−log₂ p(I_s | I_m) per dimension (continuous density, no dequantisation term)."""
+    return -self.log_prob(prior, image, mask) / (np.log(2.0) * np.prod(np.shape(prior)[-3:]))
