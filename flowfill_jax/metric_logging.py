@@ -8,6 +8,18 @@ import time
 log = logging.getLogger("flowfill_jax")
 
 
+def setup_logging() -> None:
+  """Our progress lines at INFO on stderr; libraries (orbax, absl) only from WARNING."""
+  from absl import logging as absl_logging
+  absl_logging.set_verbosity(absl_logging.WARNING)
+  if not log.handlers:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+  log.setLevel(logging.INFO)
+  log.propagate = False
+
+
 class MetricWriter:
   """Appends `{"step": ..., **metrics}` to `<dir>/metrics.jsonl`; mirrors to TensorBoard
   event files when `tensorboardX` is installed. Only process 0 writes."""

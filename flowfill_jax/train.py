@@ -20,13 +20,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
-from absl import logging as absl_logging
 from ml_collections import config_flags
 
 from flowfill_jax import input_pipeline, sharding, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.errors import UserError
-from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta
+from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta, setup_logging
 
 log = logging.getLogger("flowfill_jax")
 
@@ -231,7 +230,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  absl_logging.set_verbosity(absl_logging.INFO)
+  setup_logging()
   if FLAGS.distributed:
     jax.distributed.initialize()
   try:
