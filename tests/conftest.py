@@ -50,3 +50,34 @@ def box_masks(n: int, size: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture(name="perturb")
 def perturb_fixture():
   return perturb
+
+
+TINY_CONFIG = __file__.rsplit("/", 1)[0] + "/configs/tiny.py"
+
+
+def tiny_config():
+  import importlib.util
+  spec = importlib.util.spec_from_file_location("tiny_config", TINY_CONFIG)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+  """One demo-set build per test session, shared by every test (and subprocess)."""
+  import os
+  path = str(tmp_path_factory.mktemp("tfds"))
+  os.environ["FLOWFILL_TEST_DATA_DIR"] = path
+  return path
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory, data_dir):
+  """A tiny run of both stages, trained by `train_and_evaluate` on the demo set."""
+  from flowfill_jax import train
+  workdir = str(tmp_path_factory.mktemp("run"))
+  config = tiny_config()
+  config.data.data_dir = data_dir
+  metrics = train.train_and_evaluate(config, workdir)
+  return workdir, metrics

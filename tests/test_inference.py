@@ -1,0 +1,131 @@
+"""Inference on the tiny trained run: API, CLI, exactness, seeds, transfer, ranking, bad input."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import box_masks, real_crops
+from flowfill_jax import image_ops, visualize
+from flowfill_jax.errors import UserError
+from flowfill_jax.inference import Inpainter
+
+
+@pytest.fixture(scope="module")
+def model(trained_run):
+  return Inpainter.from_workdir(trained_run[0])
+
+
+@pytest.fixture(scope="module")
+def photo():
+  image = real_crops(1, 48, seed=3)[0]
+  mask = box_masks(1, 48, seed=3)[0, ..., 0]
+  return image, mask
+
+
+def test_inpaint_keeps_known_pixels_and_follows_seeds(model, photo):
+  image, mask = photo  # 48² while the model is 32²: resized there and back
+  a, log_prob = model.inpaint(image, mask, num=3, seed=1, return_log_prob=True)
+  assert a.shape == (3, 48, 48, 3) and log_prob.shape == (3,)
+  known = mask < 0.5
+  assert np.array_equal(a[:, known], np.broadcast_to(image[known], (3,) + image[known].shape))
+  np.testing.assert_array_equal(a, model.inpaint(image, mask, num=3, seed=1))
+  b = model.inpaint(image, mask, num=3, seed=2)
+  assert np.abs(a - b)[:, ~known].max() > 1e-4
+  assert np.abs(a[0] - a[1])[~known].max() > 1e-4  # samples of one call differ too
+
+
+def test_transfer_onto_itself_reproduces_its_prior(model, photo):
+  image, mask = photo
+  z = model.latents(image, mask)
+  prior = model.prior_from_latents(z, image, mask)
+  import jax
+  resized = jax.image.resize(image[None], (1, 32, 32, 3), "linear", antialias=True)
+  truth = np.asarray(image_ops.area_downsample(resized, 8))
+  np.testing.assert_allclose(prior, truth, atol=1e-4)
+  out = model.transfer(image, image, mask)
+  assert out.shape == image.shape
+  np.testing.assert_array_equal(out[mask < 0.5], image[mask < 0.5])
+
+
+def test_log_prob_is_exact_density_of_samples(model, photo):
+  image, mask = photo
+  _, log_prob = model.inpaint(image, mask, num=2, seed=5, return_log_prob=True)
+  assert np.all(np.isfinite(log_prob))
+  bpd = model.bits_per_dim(np.full((8, 8, 3), 0.5, np.float32), image, mask)
+  assert bpd.shape == (1,) and np.isfinite(bpd).all()
+
+
+def _write_inputs(tmp_path, photo):
+  image, mask = photo
+  visualize.write_png(str(tmp_path / "img.png"), image)
+  visualize.write_png(str(tmp_path / "mask.png"), mask[..., None])
+  return str(tmp_path / "img.png"), str(tmp_path / "mask.png")
+
+
+def _sample(workdir, *args):
+  return subprocess.run([sys.executable, "-m", "flowfill_jax.sample", f"--workdir={workdir}",
+                         *args], capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_cli_writes_ranked_samples_and_grid(trained_run, tmp_path, photo):
+  img, mask = _write_inputs(tmp_path, photo)
+  run = lambda out: _sample(trained_run[0], f"--image={img}", f"--mask={mask}",
+                            f"--out={out}", "--num=4", "--seed=7", "--rank")
+  first = run(tmp_path / "a")
+  assert first.returncode == 0, first.stderr[-2000:]
+  files = sorted(os.listdir(tmp_path / "a"))
+  assert files == ["grid.png", "samples.json"] + [f"sample_{i:02d}.png" for i in range(4)]
+  assert Image.open(tmp_path / "a" / "sample_00.png").size == (48, 48)
+  log_probs = [s["log_prob_nats"] for s in json.load(open(tmp_path / "a" / "samples.json"))["samples"]]
+  assert log_probs == sorted(log_probs, reverse=True)
+  assert run(tmp_path / "b").returncode == 0
+  for name in files[2:]:  # same seed, same files
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_cli_bad_inputs(trained_run, tmp_path, photo):
+  img, mask = _write_inputs(tmp_path, photo)
+  (tmp_path / "corrupt.png").write_bytes(b"not a png")
+  visualize.write_png(str(tmp_path / "small.png"), np.zeros((20, 20, 1)))
+  visualize.write_png(str(tmp_path / "empty.png"), np.zeros((48, 48, 1)))
+  visualize.write_png(str(tmp_path / "full.png"), np.ones((48, 48, 1)))
+  empty_run = tmp_path / "empty_run"
+  empty_run.mkdir()
+  shutil.copy(os.path.join(trained_run[0], "config.json"), empty_run / "config.json")
+  cases = [
+      ([f"--image={tmp_path}/missing.png", f"--mask={mask}"], "does not exist"),
+      ([f"--image={tmp_path}/corrupt.png", f"--mask={mask}"], "not a readable image"),
+      ([f"--image={img}", f"--mask={tmp_path}/corrupt.png"], "cannot read mask"),
+      ([f"--image={img}", f"--mask={tmp_path}/small.png"], "same size"),
+      ([f"--image={img}", f"--mask={tmp_path}/empty.png"], "nothing to fill"),
+      ([f"--image={img}", f"--mask={tmp_path}/full.png"], "whole image"),
+  ]
+  for args, message in cases:
+    out = tmp_path / "out"
+    result = _sample(trained_run[0], *args, f"--out={out}")
+    assert result.returncode == 2, (args, result.stderr[-1000:])
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()
+  result = _sample(str(empty_run), f"--image={img}", f"--mask={mask}", f"--out={tmp_path}/o")
+  assert result.returncode == 2 and "no stage-2 checkpoint" in result.stderr
+
+
+def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
+  run = tmp_path / "run"
+  shutil.copytree(trained_run[0], run)
+  config = json.load(open(run / "config.json"))
+  config["model"]["structure"]["hidden"] = 12  # same fields, other shapes
+  json.dump(config, open(run / "config.json", "w"))
+  with pytest.raises(UserError, match="do not match"):
+    Inpainter.from_workdir(str(run))
+  config["model"]["structure"]["unknown_field"] = 1
+  json.dump(config, open(run / "config.json", "w"))
+  with pytest.raises(UserError, match="does not match this code"):
+    Inpainter.from_workdir(str(run))

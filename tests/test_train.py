@@ -1,0 +1,112 @@
+"""Training end to end: both stages, checkpoints, resumption after SIGKILL, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import TINY_CONFIG, tiny_config
+from flowfill_jax import train
+from flowfill_jax.checkpoints import StageCheckpoints
+from flowfill_jax.errors import UserError
+from flowfill_jax.structure_stage import StructureStage
+
+STRUCTURE_ONLY = "--config.stages=('structure',)"
+
+
+def _cli(workdir, *overrides, data_dir):
+  env = dict(os.environ, FLOWFILL_TEST_DATA_DIR=data_dir, JAX_PLATFORMS="cpu")
+  return subprocess.Popen(
+      [sys.executable, "-m", "flowfill_jax.train", f"--config={TINY_CONFIG}",
+       f"--workdir={workdir}", *overrides], env=env, stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
+
+
+def _final_params(workdir):
+  config = tiny_config()
+  stage = StructureStage(config)
+  s = config.data.image_size
+  shapes = {"image": jax.ShapeDtypeStruct((1, s, s, 3), np.float32),
+            "mask": jax.ShapeDtypeStruct((1, s, s, 1), np.float32)}
+  abstract = jax.eval_shape(stage.init, jax.random.key(0), shapes)
+  ckpt = StageCheckpoints(os.path.join(workdir, "structure", "checkpoints"))
+  step = ckpt.latest_step()
+  state = ckpt.restore(abstract)
+  ckpt.close()
+  return step, state.params
+
+
+def test_both_stages_write_what_a_user_sees(trained_run):
+  workdir, metrics = trained_run
+  for stage in ("structure", "texture"):
+    stage_dir = os.path.join(workdir, stage)
+    assert sorted(os.listdir(os.path.join(stage_dir, "samples"))) == [
+        "step_0000003.png", f"step_{6 if stage == 'structure' else 4:07d}.png"]
+    lines = [json.loads(l) for l in open(os.path.join(stage_dir, "metrics.jsonl"))]
+    assert {"step", "images_per_s", "eta_s"} <= set(lines[0])
+    assert any(k.startswith("val_") for l in lines for k in l)
+  assert np.isfinite(metrics["structure"]["val_bits_per_dim"])
+  assert 0.0 <= metrics["texture"]["val_l1"] < 1.0
+  assert os.path.exists(os.path.join(workdir, "config.json"))
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, data_dir):
+  """SIGKILL after the step-3 checkpoint, resume: same parameters as a run left alone."""
+  steps = "--config.structure.steps=8"
+  every = "--config.structure.checkpoint_every=3"
+  alone = _cli(tmp_path / "alone", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
+  killed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every,
+                "--config.structure.log_every=1", data_dir=data_dir)
+  ckpt_dir = tmp_path / "killed" / "structure" / "checkpoints"
+  deadline = time.time() + 600
+  while not (ckpt_dir / "3").exists() and time.time() < deadline and killed.poll() is None:
+    time.sleep(0.2)
+  assert killed.poll() is None, "run finished before it could be killed"
+  os.kill(killed.pid, signal.SIGKILL)
+  killed.wait()
+  assert alone.wait(timeout=900) == 0, alone.stderr.read()[-2000:]
+  resumed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
+  _, err = resumed.communicate(timeout=900)
+  assert resumed.returncode == 0, err[-2000:]
+  assert "resumed from step" in err
+  step_a, params_a = _final_params(tmp_path / "alone")
+  step_b, params_b = _final_params(tmp_path / "killed")
+  assert step_a == step_b == 8
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
+               params_a, params_b)
+
+
+def test_workdir_of_a_different_config_is_refused(tmp_path, data_dir):
+  config = tiny_config()
+  train.prepare_workdir(config, str(tmp_path))
+  config.model.structure.hidden = 16
+  with pytest.raises(UserError, match="different config.*model.structure.hidden"):
+    train.prepare_workdir(config, str(tmp_path))
+  config.model.structure.hidden = 8
+  config.structure.steps = 100  # longer training of the same run is a resumption
+  train.prepare_workdir(config, str(tmp_path))
+
+
+def test_unwritable_workdir_is_refused(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("not a folder")
+  with pytest.raises(UserError, match="cannot write to workdir"):
+    train.prepare_workdir(tiny_config(), str(blocker / "run"))
+
+
+@pytest.mark.parametrize("override, message", [
+    ("--config.structure.stepz=3", "stepz"),
+    ("--config.data.name=no_such_dataset", "no_such_dataset"),
+])
+def test_cli_bad_input_exits_with_a_message(tmp_path, data_dir, override, message):
+  proc = _cli(tmp_path / "run", override, data_dir=data_dir)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode != 0
+  assert message in err
+  assert "Traceback" not in err
