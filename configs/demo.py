@@ -24,10 +24,10 @@ def get_config(arg=None):
   t.num_res_blocks = 2
   t.disc_features = (16, 32, 64, 64)
 
-  config.structure.steps = 1500
+  config.structure.steps = 3000
   config.structure.batch_size = 16
   config.structure.lr = 1e-3
-  config.texture.steps = 600
+  config.texture.steps = 500
   config.texture.batch_size = 8
   config.texture.lr = 5e-4
   for stage in (config.structure, config.texture):
