@@ -60,7 +60,7 @@ class StructureStage:
     new_state = state.replace(step=state.step + 1,
                               params=optax.apply_updates(state.params, updates),
                               opt_state=opt_state)
-    return new_state, {"bits_per_dim": loss, "grad_norm": optax.global_norm(grads),
+    return new_state, {"bits_per_dim": loss, "grad_norm": optax.tree.norm(grads),
                        "lr": self.schedule(state.step)}
 
   def eval_step(self, state: StructureState, batch, key, frozen=None):

@@ -56,7 +56,7 @@ class BijectorTest(chex.TestCase):
         y, _ = bij.apply(variables, flat.reshape(x.shape), cond, method=bij.forward)
         return y.reshape(-1)
 
-      jac = jax.jacfwd(f)(x.reshape(-1))
+      jac = jax.jit(jax.jacfwd(f))(x.reshape(-1))
       sign, expected = jnp.linalg.slogdet(jac)
       _, logdet = bij.apply(variables, x, cond, method=bij.forward)
       self.assertEqual(float(sign) != 0, True)

@@ -21,7 +21,7 @@ def _small_flow_inputs(dtype, levels=2, size=8, cond_channels=5, batch=1, seed=0
 
 
 def _small_model(**overrides):
-  cfg = dict(prior_size=16, levels=2, steps=2, hidden=8, encoder_cnum=8)
+  cfg = dict(prior_size=16, levels=2, steps=2, hidden=8, encoder_cnum=8, scan_unroll=1)
   cfg.update(overrides)
   return flow_lib.StructurePrior(**cfg)
 
@@ -30,7 +30,7 @@ class ConditionalFlowTest(chex.TestCase):
 
   def test_logdet_matches_jacobian(self):
     with jax.enable_x64(True):
-      flow = flow_lib.ConditionalFlow(levels=2, steps=2, hidden=8)
+      flow = flow_lib.ConditionalFlow(levels=2, steps=2, hidden=8, scan_unroll=1)
       x, conds = _small_flow_inputs(jnp.float64)
       variables = flow.init(jax.random.key(1), x, conds, method=flow.forward)
       variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
@@ -41,7 +41,7 @@ class ConditionalFlowTest(chex.TestCase):
                                    method=flow.forward)
         return flow_lib.flatten_latents(latents)[0]
 
-      jac = jax.jacfwd(f)(x.reshape(-1))
+      jac = jax.jit(jax.jacfwd(f))(x.reshape(-1))
       self.assertEqual(jac.shape, (192, 192))
       _, expected = jnp.linalg.slogdet(jac)
       _, logdet, _ = flow.apply(variables, x, conds, method=flow.forward)
@@ -49,8 +49,8 @@ class ConditionalFlowTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_round_trip_and_inverse_logdet(self):
-    flow = flow_lib.ConditionalFlow(levels=3, steps=3, hidden=16)
-    x, conds = _small_flow_inputs(jnp.float32, levels=3, size=16, batch=2)
+    flow = flow_lib.ConditionalFlow(levels=2, steps=3, hidden=16, scan_unroll=1)
+    x, conds = _small_flow_inputs(jnp.float32, levels=2, size=8, batch=2)
     variables = perturb(flow.init(jax.random.key(1), x, conds, method=flow.forward),
                         jax.random.key(2), 0.05)
     fwd = self.variant(lambda v, x, c: flow.apply(v, x, c, method=flow.forward))
@@ -60,7 +60,7 @@ class ConditionalFlowTest(chex.TestCase):
     self.assertLessEqual(float(jnp.max(jnp.abs(x - x_back))), 1e-4)
     np.testing.assert_allclose(logdet_inv, -logdet, rtol=1e-4)
     np.testing.assert_allclose(logp_inv, logp, rtol=1e-4)
-    self.assertEqual([z.shape[1:] for z in latents], flow_lib.latent_shapes(16, 3))
+    self.assertEqual([z.shape[1:] for z in latents], flow_lib.latent_shapes(8, 2))
 
   def test_latent_layout_at_paper_size(self):
     shapes = flow_lib.latent_shapes(64, 4)
@@ -73,8 +73,11 @@ class ConditionalFlowTest(chex.TestCase):
 class StructurePriorTest(chex.TestCase):
 
   def test_paper_size_round_trip(self):
-    """L=4, K=10, 64×64 prior, E at cnum 48: f⁻¹(f(x)) = x to 1e-4 in float32."""
-    model = flow_lib.StructurePrior()  # the paper's sizes are the defaults
+    """L=4, K=10, 64×64 prior, E at cnum 48: f⁻¹(f(x)) = x to 1e-4 in float32.
+
+    The steps run as a rolled scan (same arithmetic as unrolled, ~5× less compile time).
+    """
+    model = flow_lib.StructurePrior(scan_unroll=1)  # otherwise the paper's sizes (defaults)
     images = jnp.asarray(real_crops(2, 128))
     masks = jnp.asarray(box_masks(2, 128))
     masked = images * (1 - masks)
@@ -114,7 +117,7 @@ class StructurePriorTest(chex.TestCase):
     np.testing.assert_array_equal(a, a_again)
 
   def test_nll_of_real_crops_and_gradient_finite(self):
-    model = _small_model()
+    model = _small_model(scan_unroll=True)  # the default, unrolled path
     images = jnp.asarray(real_crops(4, 32))
     masks = jnp.asarray(box_masks(4, 32))
     masked = images * (1 - masks)
@@ -130,7 +133,7 @@ class StructurePriorTest(chex.TestCase):
     chex.assert_tree_all_finite((value, grads))
     self.assertGreater(float(value), 0.0)
     self.assertLess(float(value), 16.0)
-    self.assertGreater(float(optax.global_norm(grads)), 0.0)
+    self.assertGreater(float(optax.tree.norm(grads)), 0.0)
 
 
 def test_standardized_latents_round_trip():

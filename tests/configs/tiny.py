@@ -12,6 +12,7 @@ def get_config(arg=None):
   c.data.image_size = 32
   s = c.model.structure
   s.prior_size, s.levels, s.steps, s.hidden, s.encoder_cnum = 8, 2, 2, 8, 8
+  s.scan_unroll = 1  # compiles one step per level: tests are compile-bound
   t = c.model.texture
   t.base_features, t.num_res_blocks, t.disc_features = 8, 1, (8, 16, 16, 16)
   c.structure.steps, c.texture.steps = 6, 4

@@ -24,6 +24,7 @@ def tiny_config():
   c.data.image_size = 32
   s = c.model.structure
   s.prior_size, s.levels, s.steps, s.hidden, s.encoder_cnum = 8, 2, 2, 8, 8
+  s.scan_unroll = 1
   t = c.model.texture
   t.base_features, t.num_res_blocks, t.disc_features = 8, 1, (8, 16, 16, 16)
   return c
@@ -35,8 +36,7 @@ def run_steps(stage, mesh, batch, key, frozen=None):
   state = jax.jit(stage.init, out_shardings=repl)(jax.random.key(1), batch)
   step = jax.jit(stage.train_step, in_shardings=(repl, batch_sh, repl, repl),
                  out_shardings=(repl, repl), donate_argnums=0)
-  for _ in range(2):
-    state, metrics = step(state, batch, key, frozen)
+  state, metrics = step(state, batch, key, frozen)
   return state, metrics
 
 
