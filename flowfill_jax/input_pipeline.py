@@ -1,0 +1,146 @@
+"""tfds data sources → {image, mask} batches as global arrays sharded over the mesh.
+
+Why index arithmetic rather than a stateful iterator: the sources are random
+access (array_record), so example `g = step·B + i` of a run is a pure function of
+(seed, g): its record (from a seeded permutation of its epoch), its flip and crop,
+and its mask. A run restarted at step k therefore sees exactly the batches an
+uninterrupted run would have seen, with no iterator state in the checkpoint, and
+each process computes only its own slice of every global batch (multi-host).
+
+Batches: {"image": float32 [B, S, S, 3] in [0, 1], "mask": float32 [B, S, S, 1],
+1 = hole}, sharded on the mesh's data axis. Evaluation (`train=False`) is one
+deterministic pass with the fixed evaluation masks; its last batch is padded by
+repeating the last example and carries `valid` (host array, 1 = real example).
+"""
+
+import concurrent.futures
+import os
+from typing import Iterator
+
+import jax
+import ml_collections
+import numpy as np
+from PIL import Image
+
+from flowfill_jax import datasets, masks, sharding
+from flowfill_jax.datasets import DatasetError
+
+DATA_ERRORS = (DatasetError,)
+FULL_SIZE_DATASETS = ("paris_streetview",)  # stored uncropped; 256 crops at load time
+
+
+def _resize(image: np.ndarray, size: int) -> np.ndarray:
+  if image.shape[:2] == (size, size):
+    return image
+  return np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC, reducing_gap=2.0))
+
+
+def _square_crop(image: np.ndarray, size: int, rng: np.random.Generator | None) -> np.ndarray:
+  """A size² crop (random with `rng`, else centred); smaller images are resized up first."""
+  h, w = image.shape[:2]
+  if min(h, w) < size:
+    scale = size / min(h, w)
+    image = np.asarray(Image.fromarray(image).resize((round(w * scale), round(h * scale)),
+                                                     Image.BICUBIC))
+    h, w = image.shape[:2]
+  y = int(rng.integers(0, h - size + 1)) if rng is not None else (h - size) // 2
+  x = int(rng.integers(0, w - size + 1)) if rng is not None else (w - size) // 2
+  return image[y:y + size, x:x + size]
+
+
+class _Examples:
+  """Example `g` of the stream for a (dataset, split, seed, mode): image and mask, uint8."""
+
+  def __init__(self, config: ml_collections.ConfigDict, split: str, seed: int, train: bool):
+    self.source = datasets.load(config.name, split, data_dir=config.data_dir,
+                                manual_dir=config.manual_dir)
+    if len(self.source) == 0:
+      raise DatasetError(f"{config.name}/{split} holds no examples")
+    self.config, self.seed, self.train = config, seed, train
+    self.size = config.image_size
+    self.bucket = config.mask_bucket
+    masks.ratio_range(self.bucket)  # fail early on a bad bucket name
+    self.external = None
+    if config.get("mask_dir"):
+      by_bucket = masks.load_mask_folder(config.mask_dir, config.invert_mask, self.size)
+      self.external = by_bucket.get(self.bucket) or None
+      if self.external is None:
+        raise DatasetError(f"no mask in {config.mask_dir} has a hole ratio in bucket "
+                           f"{self.bucket}")
+    self._perm_epoch, self._perm = None, None
+
+  def __len__(self):
+    return len(self.source)
+
+  def _record(self, g: int) -> int:
+    n = len(self.source)
+    if not self.train:
+      return g % n
+    epoch = g // n
+    if epoch != self._perm_epoch:
+      self._perm = np.random.default_rng([self.seed, epoch, 3]).permutation(n)
+      self._perm_epoch = epoch
+    return int(self._perm[g % n])
+
+  def _mask(self, g: int, rng: np.random.Generator) -> np.ndarray:
+    if self.external is not None:
+      index = int(rng.integers(len(self.external))) if self.train else g % len(self.external)
+      return self.external[index]
+    if self.train:
+      return masks.free_form_mask(rng, self.size, self.bucket)
+    cache = os.path.join(masks.default_cache_dir(), "eval_masks",
+                         f"{self.size}px_seed{self.seed}")
+    return masks.read_eval_mask(cache, self.bucket, g, self.size, self.seed)
+
+  def __call__(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng([self.seed, g, int(self.train)])
+    image = self.source[self._record(g)]["image"]
+    if self.config.name in FULL_SIZE_DATASETS:
+      image = _square_crop(image, self.size, rng if self.train else None)
+    else:
+      image = _resize(_square_crop(image, min(image.shape[:2]), None), self.size)
+    if self.train and rng.random() < 0.5:
+      image = image[:, ::-1]
+    return image, self._mask(g, rng)
+
+
+def _global_batch(local: np.ndarray, mesh, batch_size: int) -> jax.Array:
+  return jax.make_array_from_process_local_data(sharding.batch_sharding(mesh), local,
+                                                (batch_size,) + local.shape[1:])
+
+
+def create_iterator(data_config: ml_collections.ConfigDict, mesh, *, split: str, seed: int,
+                    start_step: int = 0, train: bool = True) -> Iterator[dict]:
+  """Batches from `start_step` on (train: forever; eval: one pass over the split)."""
+  batch_size = data_config.batch_size
+  sharding.check_batch_size(batch_size, mesh)
+  processes = jax.process_count()
+  if batch_size % processes:
+    raise ValueError(f"batch size {batch_size} is not divisible by {processes} processes")
+  local = batch_size // processes
+  offset = jax.process_index() * local
+  examples = _Examples(data_config, split, seed, train)
+  workers = data_config.get("num_workers", 0)
+  pool = concurrent.futures.ThreadPoolExecutor(workers) if workers else None
+  steps = None if train else -(-len(examples) // batch_size)
+
+  def generate():
+    step = start_step
+    while steps is None or step < steps:
+      ids = [step * batch_size + offset + i for i in range(local)]
+      valid = np.array([g < len(examples) or train for g in ids], np.float32)
+      ids = [g if train else min(g, len(examples) - 1) for g in ids]
+      pairs = list(pool.map(examples, ids) if pool else map(examples, ids))
+      images = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
+      mask = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
+      batch = {"image": _global_batch(images, mesh, batch_size),
+               "mask": _global_batch(mask, mesh, batch_size)}
+      if not train:
+        batch["valid"] = valid if processes == 1 else np.asarray(
+            jax.experimental.multihost_utils.process_allgather(valid)).reshape(-1)
+      yield batch
+      step += 1
+    if pool:
+      pool.shutdown()
+
+  return generate()
