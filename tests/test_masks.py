@@ -1,0 +1,46 @@
+"""Free-form masks: buckets respected, fixed evaluation sets reproducible, external folders."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flowfill_jax import masks
+
+
+@pytest.mark.parametrize("bucket", ["20-40", "40-60", "random"])
+def test_thousand_masks_inside_their_bucket(bucket):
+  lo, hi = masks.BUCKETS[bucket]
+  rng = np.random.default_rng(0)
+  ratios = np.array([masks.free_form_mask(rng, 64, bucket).mean() for _ in range(1000)])
+  assert np.all((ratios >= lo) & (ratios <= hi))
+  assert ratios.std() > 0.01  # not one mask over and over
+
+
+def test_custom_range_and_bad_bucket():
+  m = masks.free_form_mask(np.random.default_rng(1), 128, "10-15")
+  assert m.dtype == np.uint8 and set(np.unique(m)) <= {0, 1} and 0.10 <= m.mean() <= 0.15
+  with pytest.raises(ValueError, match="mask bucket"):
+    masks.ratio_range("lots")
+
+
+def test_eval_masks_byte_identical_across_runs(tmp_path):
+  a = masks.write_eval_masks(str(tmp_path / "a"), "40-60", 5, 64, seed=3)
+  b = masks.write_eval_masks(str(tmp_path / "b"), "40-60", 5, 64, seed=3)
+  c = masks.write_eval_masks(str(tmp_path / "c"), "40-60", 5, 64, seed=4)
+  assert [open(p, "rb").read() for p in a] == [open(p, "rb").read() for p in b]
+  assert [open(p, "rb").read() for p in a] != [open(p, "rb").read() for p in c]
+  img = np.asarray(Image.open(a[0]))
+  assert img.shape == (64, 64) and set(np.unique(img)) <= {0, 255}  # white = hole
+
+
+def test_external_folder_sorted_by_ratio(tmp_path):
+  for i, ratio in enumerate([0.3, 0.5, 0.9]):
+    m = np.zeros((100, 100), np.uint8)
+    m[:, :int(ratio * 100)] = 255
+    Image.fromarray(m).save(tmp_path / f"m{i}.png")
+  by_bucket = masks.load_mask_folder(str(tmp_path))
+  assert [len(by_bucket[b]) for b in ("20-40", "40-60", "random")] == [1, 1, 2]
+  inverted = masks.load_mask_folder(str(tmp_path), invert=True)
+  assert len(inverted["40-60"]) == 1 and len(inverted["20-40"]) == 0
+  with pytest.raises(FileNotFoundError, match="no mask images"):
+    masks.load_mask_folder(str(tmp_path / "nothing"))
