@@ -174,6 +174,10 @@ def run_stage(stage, config, workdir, mesh) -> dict:
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
   progress = Progress(start, sc.steps, sc.batch_size)
   pending, summary = [], {}
+  if latest is None and sc.eval_every:  # the starting point, for comparison
+    val = evaluate(stage, state, eval_step, frozen, config, data_config, mesh, eval_key)
+    writer.write(0, val)
+    log.info("%s step 0 | %s", stage.name, " ".join(f"{k} {v:.4f}" for k, v in val.items()))
   for step in range(start, sc.steps):
     state, metrics = train_step(state, next(batches), key, frozen)
     pending.append(metrics)
