@@ -11,14 +11,15 @@ def to_uint8(images) -> np.ndarray:
   return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def grid(rows, pad: int = 2, size: int | None = None) -> np.ndarray:
+def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.ndarray:
   """Rows of images (each a sequence of HxWxC arrays) → one uint8 sheet.
 
-  Images are resized (nearest) to `size` or to the largest height among them, so
-  64² priors sit beside 256² completions.
+  Images are resized (nearest) to `size`, by default the largest height among them
+  and at least `min_size`, so 64² priors sit beside 256² completions and tiny
+  demo priors stay visible.
   """
   rows = [[np.asarray(img, np.float32) for img in r] for r in rows]
-  size = size or max(img.shape[0] for r in rows for img in r)
+  size = size or max(min_size, max(img.shape[0] for r in rows for img in r))
   cols = max(len(r) for r in rows)
   sheet = np.ones((len(rows) * (size + pad) + pad, cols * (size + pad) + pad, 3), np.uint8) * 255
   for i, row in enumerate(rows):
