@@ -73,6 +73,7 @@ class FolderBuilder(tfds.core.GeneratorBasedBuilder):
   """
 
   VERSION = tfds.core.Version("1.0.0")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "A local folder laid out as README.md's Data section says."
   SPLITS: dict = {}
   STORE_SIZE: int | None = 256
 
@@ -225,6 +226,9 @@ def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str 
       raise DatasetError(f"{name} is not prepared in {data_dir} and no manual_dir was given: "
                          f"pass --config.data.manual_dir=FOLDER holding "
                          f"{BUILDERS[name].layout()}")
+    if name != "demo" and not os.path.isdir(manual_dir):
+      raise DatasetError(f"{name}: manual_dir {manual_dir} is not a folder; expected it to "
+                         f"hold {BUILDERS[name].layout()}")
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)
     builder.download_and_prepare(download_config=config)
   splits = list(builder.info.splits.keys())
