@@ -129,3 +129,19 @@ def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
   json.dump(config, open(run / "config.json", "w"))
   with pytest.raises(UserError, match="does not match this code"):
     Inpainter.from_workdir(str(run))
+
+
+def test_cli_batch_mode_over_a_folder(trained_run, tmp_path):
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for i, image in enumerate(real_crops(3, 40, seed=9)):
+    visualize.write_png(str(folder / f"im{i}.png"), image)
+  result = _sample(trained_run[0], f"--input-dir={folder}", f"--out={tmp_path}/out",
+                   "--mask-bucket=40-60", "--num=2", "--batch-size=2")
+  assert result.returncode == 0, result.stderr[-2000:]
+  files = sorted(os.listdir(tmp_path / "out"))
+  assert files == sorted([f"im{i}_s{k}.png" for i in range(3) for k in range(2)] +
+                         [f"im{i}_mask.png" for i in range(3)])
+  mask = np.asarray(Image.open(tmp_path / "out" / "im0_mask.png")) > 127
+  assert 0.4 <= mask.mean() <= 0.6 and mask.shape == (32, 32)
+  assert "images/s" in result.stdout
