@@ -67,8 +67,8 @@ def _restore_texture_params(config, workdir):
 
 def _as_batch(image, channels):
   x = np.asarray(image, np.float32)
-  if channels == 1 and x.ndim in (2, 3) and (x.ndim == 2 or x.shape[-1] != 1):
-    x = x[..., None] if x.ndim == 2 else x
+  if channels == 1 and (x.ndim == 2 or (x.ndim == 3 and x.shape[-1] != 1)):
+    x = x[..., None]  # HxW or BxHxW masks get their channel axis
   if x.ndim == 3:
     x = x[None]
   if x.ndim != 4 or x.shape[-1] != channels:

@@ -3,6 +3,8 @@
   python -m flowfill_jax.sample --workdir runs/demo --image photo.png --mask mask.png \
       --out completions/ --num 8 [--rank] [--transfer-from target.png]
 
+(flags take dashes or underscores: --invert-mask = --invert_mask)
+
 Masks are single-channel images, white (255) = hole, thresholded at 50%
 (`--invert-mask` for white = known). Images of any size are resized to the
 model's size for the network and the completion is resized back; the known pixels
@@ -190,5 +192,15 @@ def main(argv):
         f"({summary['seconds']:.2f} s including compilation)")
 
 
+def parse_flags(argv):
+  """Accept `--transfer-from` as well as absl's `--transfer_from`."""
+  def normalise(arg):
+    if not arg.startswith("--"):
+      return arg
+    name, eq, value = arg[2:].partition("=")
+    return "--" + name.replace("-", "_") + eq + value
+  return FLAGS([argv[0]] + [normalise(a) for a in argv[1:]])
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)
