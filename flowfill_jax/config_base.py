@@ -36,7 +36,7 @@ def base_config() -> ml_collections.ConfigDict:
   s.scale_fn = "sigmoid"  # or "exp" (the paper's exp(s), soft-clamped)
   s.clamp = 3.0
   s.n_bits = 8
-  s.scan_unroll = True
+  s.scan_unroll = 0  # flow steps per scan iteration; 0 = all (fully unrolled, fastest)
 
   t = c.model.texture = ml_collections.ConfigDict()
   t.base_features = 64

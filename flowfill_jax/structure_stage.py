@@ -18,7 +18,9 @@ class StructureState(flax.struct.PyTreeNode):
 
 
 def build_model(config: ml_collections.ConfigDict) -> StructurePrior:
-  return StructurePrior(**config.model.structure.to_dict())
+  fields = config.model.structure.to_dict()
+  fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
+  return StructurePrior(**fields)
 
 
 def masked(batch):
