@@ -239,10 +239,22 @@ def main(argv):
     jax.distributed.initialize()
   try:
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (UserError, input_pipeline.DATA_ERRORS, FloatingPointError) as e:
+  except (UserError, FloatingPointError) as e:  # data errors are UserErrors too
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
 
 
+def parse_flags(argv):
+  """absl flag parsing, with a bad config file or override as a one-line error."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e}\nPass --helpfull to see the flags.", file=sys.stderr)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:  # from config overrides
+    message = str(e).replace("\\n", " ").replace("\\'", "'")[1:-1]
+    print(f"error: bad config override or file: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -49,7 +49,8 @@ def test_both_stages_write_what_a_user_sees(trained_run):
     assert sorted(os.listdir(os.path.join(stage_dir, "samples"))) == [
         "step_0000003.png", f"step_{6 if stage == 'structure' else 4:07d}.png"]
     lines = [json.loads(l) for l in open(os.path.join(stage_dir, "metrics.jsonl"))]
-    assert {"step", "images_per_s", "eta_s"} <= set(lines[0])
+    assert lines[0]["step"] == 0 and any(k.startswith("val_") for k in lines[0])  # the start
+    assert {"step", "images_per_s", "eta_s"} <= set(lines[1])
     assert any(k.startswith("val_") for l in lines for k in l)
   assert np.isfinite(metrics["structure"]["val_bits_per_dim"])
   assert 0.0 <= metrics["texture"]["val_l1"] < 1.0
