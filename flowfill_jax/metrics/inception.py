@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowfill_jax.metrics import torch_zip
+from flowfill_jax.metrics import torch_archive
 
 FEATURE_DIM = 2048
 BN_EPS = 1e-3  # TF's batch-norm epsilon in this graph
@@ -314,7 +314,7 @@ def _check_shapes(params):
 def load_params(path: str | None = None) -> dict:
   """Flax params from fid-helper's TorchScript `default_1.pt` or pytorch-fid's `.pth`."""
   path = path or default_weights_path()
-  tensors = torch_zip.read_tensors(path)
+  tensors = torch_archive.read_tensors(path)
   if "net.layers.conv.weight" in tensors:
     layers = _layers_from_torchscript(tensors)
   elif "Conv2d_1a_3x3.conv.weight" in tensors:
