@@ -36,7 +36,7 @@ def make_builder(name: str, data_dir: str | None = None, manual_dir: str | None 
   if base == "image_folder":
     if not manual_dir:
       raise DataNotFoundError("image_folder needs manual_dir: the folder of images to use")
-    config = builders.config_for(manual_dir)
+    config = builders.config_name(manual_dir)
   return classes[base](config=config or None, data_dir=data_dir or default_data_dir(),
                        file_format="array_record")
 

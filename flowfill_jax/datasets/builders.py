@@ -1,11 +1,11 @@
 """tfds builders over a local folder (`manual_dir`): CelebA-HQ, Places2, Paris StreetView, any.
 
 None of these can be downloaded here, so each reads the public release as it
-unpacks, laid out as its `MANUAL_DOWNLOAD_INSTRUCTIONS` say, and stores it as array_record, read back
-with no TensorFlow. A split is a folder of images (searched recursively) or, if
-present, a list file selecting and ordering a subset: one path a line, relative
-to manual_dir or to the split's folder, first token only (so Places365's own
-`path label` lists work as they are). Unreadable files are skipped with a
+unpacks, laid out as its MANUAL_DOWNLOAD_INSTRUCTIONS say, and stores it as
+array_record, read back with no TensorFlow. A split is a folder of images
+(searched recursively) or, if present, a list file selecting a subset: one path
+a line, relative to manual_dir or to the split's folder, first token only (so
+Places365's own `path label` lists work as they are). Unreadable files are skipped with a
 warning naming each; their count per split is logged and kept in the prepared
 dataset's metadata (`builder.info.metadata["skipped_files"]`).
 
@@ -46,6 +46,14 @@ def read_list_file(path: str, root: str, folder: str) -> list[str]:
     return [_list_entry(line, root, folder) for line in f if line.strip()]
 
 
+def _open_listed(path: str):
+  """The image, or None with a warning naming the file (missing, or not a readable image)."""
+  if not os.path.isfile(path):
+    log.warning("skipping %s: listed but missing", path)
+    return None
+  return open_image(path)
+
+
 class FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Base class: the splits of `SPLITS` found under manual_dir, each one image per example."""
 
@@ -83,20 +91,19 @@ class FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                               f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
     for split, files in found.items():
       if not files:
-        raise DataNotFoundError(f"{self.name}/{split}: no image files (extensions png, jpg, "
-                                f"bmp, webp, tif) in {root} for {self.SPLITS[split]}")
+        layout = self.SPLITS[split]
+        raise DataNotFoundError(f"{self.name}/{split}: no image files (png, jpg, bmp, webp, "
+                                f"tif) in {root}/{layout.folder} or {layout.list_file}")
     return {split: self._generate_examples(files, split, root) for split, files in found.items()}
 
   def _generate_examples(self, files, split, root):
     skipped = []
     for path in files:
-      img = open_image(path) if os.path.isfile(path) else None
-      if img is None:
-        if not os.path.isfile(path):
-          log.warning("skipping %s: listed but missing", path)
-        skipped.append(os.path.relpath(path, root))
-        continue
       rel = os.path.relpath(path, root)
+      img = _open_listed(path)
+      if img is None:
+        skipped.append(rel)
+        continue
       yield rel, {"image": to_store(path, img, self.STORE_SIZE), "file_name": rel}
     self.info.metadata["skipped_files"][split] = skipped
     if skipped:
@@ -115,9 +122,10 @@ class CelebaHq(FolderBuilder):
   MAPPING = "CelebA-HQ-to-CelebA-mapping.txt"
   PARTITION = "list_eval_partition.txt"
   IMAGES = "CelebA-HQ-img"
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (f"either the CelebAMask-HQ release ({IMAGES}/0.jpg…29999.jpg and {MAPPING}) plus "
-            f"CelebA's {PARTITION} (the original split: 24,183 / 2,993 / 2,824), or train/ "
-            "val/ test/ folders, or train.txt val.txt test.txt lists")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      f"the CelebAMask-HQ release ({IMAGES}/0.jpg…29999.jpg, {MAPPING}) with CelebA's "
+      f"{PARTITION} (the original split, about 24k / 3k / 3k), or train/ val/ test/ folders, "
+      "or train.txt val.txt test.txt lists")
 
   def split_files(self, root: str) -> dict[str, list[str]]:
     if all(os.path.exists(os.path.join(root, p)) for p in (self.MAPPING, self.PARTITION)):
@@ -134,6 +142,9 @@ class CelebaHq(FolderBuilder):
       for line in f.readlines()[1:]:  # header: idx orig_idx orig_file
         if line.strip():
           idx, _, orig_file = line.split()[:3]
+          if orig_file not in partition:
+            raise DataNotFoundError(f"{self.name}: {orig_file} (CelebA-HQ image {idx}) is not "
+                                    f"in {root}/{self.PARTITION}")
           found[names[partition[orig_file]]].append(os.path.join(root, self.IMAGES, f"{idx}.jpg"))
     return found
 
@@ -143,9 +154,10 @@ class Places2(FolderBuilder):
 
   SPLITS = {"train": Split("data_256", "train.txt"), "validation": Split("val_256", "val.txt"),
             "test": Split("test_256", "test.txt")}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ("data_256/ (train, recursive: a/airfield/00000001.jpg…), val_256/ (validation), "
-            "optionally test_256/; train.txt / val.txt / test.txt select subsets, e.g. "
-            "places365_val.txt renamed to val.txt")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      "data_256/ (train: the challenge or standard 256² archive, a/airfield/00000001.jpg…), "
+      "val_256/ (validation, 36,500), optionally test_256/; train.txt val.txt test.txt select "
+      "subsets (e.g. places365_val.txt copied to val.txt)")
 
 
 class ParisStreetview(FolderBuilder):
@@ -154,27 +166,34 @@ class ParisStreetview(FolderBuilder):
   SPLITS = {"train": Split("paris_train_original", "train.txt"),
             "test": Split("paris_eval_gt", "test.txt")}
   STORE_SIZE = None
-  MANUAL_DOWNLOAD_INSTRUCTIONS = "paris_train_original/ (14,900 train images) and paris_eval_gt/ (100 test images)"
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      "paris_train_original/ (14,900 train images) and paris_eval_gt/ (100 test images)")
 
 
 class ImageFolder(FolderBuilder):
   """Any folder of images: train/ val/ test/ subfolders or lists, else every image as train.
 
-  Prepared once per folder: `config_for(manual_dir)` names the copy after the folder's path.
+  Prepared once per folder: `config_name(manual_dir)` names the copy after the folder's path.
   """
 
   SPLITS = {"train": Split("train", "train.txt"), "validation": Split("val", "val.txt"),
             "test": Split("test", "test.txt")}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = ("train/ val/ test/ subfolders (or train.txt val.txt test.txt lists); with none of "
-            "these, every image under it is the train split")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = (
+      "images: train/ val/ test/ subfolders (or train.txt val.txt test.txt lists), else every "
+      "image under it as the train split")
+
+  @classmethod
+  def get_builder_config(cls, name, version=None):
+    """Every name is a config: one per folder (so tfds does not warn of a custom config)."""
+    del version  # one version
+    return tfds.core.BuilderConfig(name=name)
 
   def split_files(self, root: str) -> dict[str, list[str]]:
     return super().split_files(root) or {"train": list_images(root)}
 
 
-def config_for(manual_dir: str) -> tfds.core.BuilderConfig:
+def config_name(manual_dir: str) -> str:
   """An image_folder config per folder: its base name and a hash of its absolute path."""
   path = os.path.abspath(manual_dir)
   base = re.sub(r"[^a-z0-9]+", "_", os.path.basename(path.rstrip("/")).lower()).strip("_")
-  digest = hashlib.sha1(path.encode()).hexdigest()[:8]
-  return tfds.core.BuilderConfig(name=f"{base or 'root'}_{digest}", description=path)
+  return f"{base or 'root'}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
