@@ -67,8 +67,11 @@ def tiny_config():
 def data_dir(tmp_path_factory):
   """One demo-set build per test session, shared by every test (and subprocess)."""
   import os
+
+  from flowfill_jax import datasets
   path = str(tmp_path_factory.mktemp("tfds"))
   os.environ["FLOWFILL_TEST_DATA_DIR"] = path
+  datasets.load("demo", "train", data_dir=path)  # built here, never by two subprocesses at once
   return path
 
 

@@ -44,6 +44,11 @@ def test_ssim_matches_skimage(height):
   assert ours[4] == pytest.approx(1.0, abs=1e-6)
 
 
+def test_ssim_rejects_images_smaller_than_its_window():
+  with pytest.raises(ValueError, match="at least 11"):
+    image.ssim(np.zeros((1, 10, 32, 3)), np.zeros((1, 10, 32, 3)))
+
+
 def test_ssim_window_is_scipys_gaussian():
   impulse = np.zeros(21)
   impulse[10] = 1.0

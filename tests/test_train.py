@@ -21,11 +21,16 @@ STRUCTURE_ONLY = "--config.stages=('structure',)"
 
 
 def _cli(workdir, *overrides, data_dir):
+  """The training CLI in a subprocess; its stderr goes to `<workdir>.log` (no pipe to fill)."""
   env = dict(os.environ, FLOWFILL_TEST_DATA_DIR=data_dir, JAX_PLATFORMS="cpu")
+  log = open(f"{workdir}.log", "a")
   return subprocess.Popen(
       [sys.executable, "-m", "flowfill_jax.train", f"--config={TINY_CONFIG}",
-       f"--workdir={workdir}", *overrides], env=env, stdout=subprocess.PIPE,
-      stderr=subprocess.PIPE, text=True)
+       f"--workdir={workdir}", *overrides], env=env, stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _log(workdir) -> str:
+  return open(f"{workdir}.log").read()
 
 
 def _final_params(workdir):
@@ -62,20 +67,20 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, data_dir):
   steps = "--config.structure.steps=8"
   every = "--config.structure.checkpoint_every=3"
   alone = _cli(tmp_path / "alone", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
+  assert alone.wait(timeout=900) == 0, _log(tmp_path / "alone")[-2000:]
   killed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every,
                 "--config.structure.log_every=1", data_dir=data_dir)
   ckpt_dir = tmp_path / "killed" / "structure" / "checkpoints"
   deadline = time.time() + 600
   while not (ckpt_dir / "3").exists() and time.time() < deadline and killed.poll() is None:
     time.sleep(0.2)
-  assert killed.poll() is None, "run finished before it could be killed"
+  assert killed.poll() is None, "run ended before it could be killed: " + _log(
+      tmp_path / "killed")[-2000:]
   os.kill(killed.pid, signal.SIGKILL)
   killed.wait()
-  assert alone.wait(timeout=900) == 0, alone.stderr.read()[-2000:]
   resumed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
-  _, err = resumed.communicate(timeout=900)
-  assert resumed.returncode == 0, err[-2000:]
-  assert "resumed from step" in err
+  assert resumed.wait(timeout=900) == 0, _log(tmp_path / "killed")[-2000:]
+  assert "resumed from step" in _log(tmp_path / "killed")
   step_a, params_a = _final_params(tmp_path / "alone")
   step_b, params_b = _final_params(tmp_path / "killed")
   assert step_a == step_b == 8
@@ -107,7 +112,8 @@ def test_unwritable_workdir_is_refused(tmp_path):
 ])
 def test_cli_bad_input_exits_with_a_message(tmp_path, data_dir, override, message):
   proc = _cli(tmp_path / "run", override, data_dir=data_dir)
-  _, err = proc.communicate(timeout=600)
+  proc.wait(timeout=600)
+  err = _log(tmp_path / "run")
   assert proc.returncode != 0
   assert message in err
   assert "Traceback" not in err
