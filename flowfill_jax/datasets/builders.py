@@ -1,199 +1,237 @@
-"""tfds builders over a local folder (`manual_dir`): CelebA-HQ, Places2, Paris StreetView, any.
+"""The tfds builders: image folders (CelebA-HQ, Places2, Paris StreetView, any) and the demo set."""
 
-None of these can be downloaded here, so each reads the public release as it
-unpacks, laid out as its MANUAL_DOWNLOAD_INSTRUCTIONS say, and stores it as
-array_record, read back with no TensorFlow. A split is a folder of images
-(searched recursively) or, if present, a list file selecting a subset: one path
-a line, relative to manual_dir or to the split's folder, first token only (so
-Places365's own `path label` lists work as they are). Unreadable files are skipped with a
-warning naming each; their count per split is logged and kept in the prepared
-dataset's metadata (`builder.info.metadata["skipped_files"]`).
-
-Images are stored as 256×256 RGB: centre crop to a square, antialiased bicubic
-resize (`files.square_resize`); files that already are RGB JPEG/PNG at 256² are
-stored byte for byte. Paris StreetView is stored at full size (936×537): the
-pipeline cuts 256² crops at load time, as the paper does.
-"""
-
-import dataclasses
-import hashlib
+import glob
+import io
+import logging
 import os
-import re
 
+import numpy as np
 import tensorflow_datasets as tfds
+from PIL import Image, UnidentifiedImageError
 
-from flowfill_jax.datasets.errors import DataNotFoundError
-from flowfill_jax.datasets.files import list_images, log, open_image, to_store
+from flowfill_jax.errors import UserError
 
-__all__ = ["CelebaHq", "ImageFolder", "Places2", "ParisStreetview", "list_images"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Split:
-  folder: str  # relative to manual_dir
-  list_file: str  # relative to manual_dir; used instead of the whole folder when it exists
+log = logging.getLogger("flowfill_jax")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
 
-def _list_entry(line: str, root: str, folder: str) -> str:
-  """A list file's path: relative to manual_dir, else to the split's folder."""
-  rel = line.split()[0]
-  path = os.path.join(root, rel)
-  return path if os.path.exists(path) else os.path.join(folder, rel.lstrip("/"))
+class DatasetError(UserError):
+  """A dataset that is not where it should be, or holds nothing usable."""
 
 
-def read_list_file(path: str, root: str, folder: str) -> list[str]:
-  with open(path) as f:
-    return [_list_entry(line, root, folder) for line in f if line.strip()]
+def default_data_dir() -> str:
+  return os.environ.get("FLOWFILL_DATA_DIR", os.path.expanduser("~/tensorflow_datasets"))
 
 
-def _open_listed(path: str):
-  """The image, or None with a warning naming the file (missing, or not a readable image)."""
-  if not os.path.isfile(path):
-    log.warning("skipping %s: listed but missing", path)
+def encode_png(image: np.ndarray) -> np.ndarray:
+  buf = io.BytesIO()
+  Image.fromarray(image).save(buf, format="PNG", compress_level=1)
+  return np.frombuffer(buf.getvalue(), np.uint8)
+
+
+def decode_png(data: np.ndarray) -> np.ndarray:
+  return np.asarray(Image.open(io.BytesIO(np.asarray(data).tobytes())).convert("RGB"))
+
+
+def square_resize(image: Image.Image, size: int) -> np.ndarray:
+  """Centre crop to a square, then antialiased (box/bicubic) resize to size×size."""
+  w, h = image.size
+  s = min(w, h)
+  image = image.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+  return np.asarray(image.resize((size, size), Image.BICUBIC, reducing_gap=2.0))
+
+
+def _features():
+  return tfds.features.FeaturesDict({
+      "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
+      "name": tfds.features.Text(),
+  })
+
+
+def _read_rgb(path: str) -> Image.Image | None:
+  """The image, or None (with a warning naming it) when the file is not a readable image."""
+  try:
+    img = Image.open(path)
+    img.load()
+    return img.convert("RGB")
+  except (UnidentifiedImageError, OSError, ValueError) as e:
+    log.warning("skipping %s: not a readable image (%s)", path, e)
     return None
-  return open_image(path)
 
 
-class FolderBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-  """Base class: the splits of `SPLITS` found under manual_dir, each one image per example."""
+def list_images(folder: str) -> list[str]:
+  return sorted(p for p in glob.glob(os.path.join(folder, "**", "*"), recursive=True)
+                if p.lower().endswith(IMAGE_EXTENSIONS))
+
+
+class FolderBuilder(tfds.core.GeneratorBasedBuilder):
+  """Base: every split is a folder of images (or a split file listing them) under manual_dir.
+
+  `SPLITS` maps a split name to a path relative to manual_dir: a folder, or a
+  text file with one relative image path per line. `STORE_SIZE` None keeps the
+  full image (Paris StreetView: random 256 crops happen at load time).
+  """
 
   VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First release."}
-  SPLITS: dict[str, Split] = {}
-  STORE_SIZE: int | None = 256  # None: full size
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "A local folder laid out as README.md's Data section says."
+  SPLITS: dict = {}
+  STORE_SIZE: int | None = 256
 
   def _info(self):
-    size = self.STORE_SIZE
-    image = tfds.features.Image(shape=(size, size, 3) if size else (None, None, 3))
-    return tfds.core.DatasetInfo(
-        builder=self,
-        description=self.__doc__,
-        features=tfds.features.FeaturesDict({"image": image, "file_name": tfds.features.Text()}),
-        metadata=tfds.core.MetadataDict(skipped_files={}),
-    )
-
-  def split_files(self, root: str) -> dict[str, list[str]]:
-    """The files of every split present under `root` (a list file wins over its folder)."""
-    found = {}
-    for split, layout in self.SPLITS.items():
-      list_file, folder = os.path.join(root, layout.list_file), os.path.join(root, layout.folder)
-      if os.path.isfile(list_file):
-        found[split] = read_list_file(list_file, root, folder)
-      elif os.path.isdir(folder):
-        found[split] = list_images(folder)
-    return found
+    return tfds.core.DatasetInfo(builder=self, features=_features())
 
   def _split_generators(self, dl_manager):
-    root = os.fspath(dl_manager.manual_dir)
-    found = self.split_files(root)
-    if not found:
-      raise DataNotFoundError(f"{self.name}: no split found in {root}; expected "
-                              f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-    for split, files in found.items():
-      if not files:
-        layout = self.SPLITS[split]
-        raise DataNotFoundError(f"{self.name}/{split}: no image files (png, jpg, bmp, webp, "
-                                f"tif) in {root}/{layout.folder} or {layout.list_file}")
-    return {split: self._generate_examples(files, split, root) for split, files in found.items()}
-
-  def _generate_examples(self, files, split, root):
-    skipped = []
-    for path in files:
-      rel = os.path.relpath(path, root)
-      img = _open_listed(path)
-      if img is None:
-        skipped.append(rel)
+    root = dl_manager.manual_dir
+    if root is None or not os.path.isdir(root):
+      raise DatasetError(f"{self.name}: manual_dir {root} is not a folder; expected "
+                         f"{self.layout()}")
+    gens = {}
+    for split, rel in self.SPLITS.items():
+      path = os.path.join(root, rel)
+      if os.path.isdir(path):
+        files = list_images(path)
+      elif os.path.isfile(path):
+        base = os.path.dirname(path)
+        files = [os.path.join(base, line.strip()) for line in open(path) if line.strip()]
+      else:
         continue
-      yield rel, {"image": to_store(path, img, self.STORE_SIZE), "file_name": rel}
-    self.info.metadata["skipped_files"][split] = skipped
+      gens[split] = self._generate_examples(files, split)
+    if not gens:
+      raise DatasetError(f"{self.name}: no split found in {root}; expected {self.layout()}")
+    return gens
+
+  @classmethod
+  def layout(cls) -> str:
+    return ", ".join(f"{rel} ({split})" for split, rel in cls.SPLITS.items())
+
+  def _generate_examples(self, files, split):
+    valid = skipped = 0
+    for path in files:
+      img = _read_rgb(path)
+      if img is None:
+        skipped += 1
+        continue
+      pixels = np.asarray(img) if self.STORE_SIZE is None else square_resize(img, self.STORE_SIZE)
+      valid += 1
+      yield path, {"png": encode_png(pixels), "name": os.path.basename(path)}
     if skipped:
-      log.warning("%s/%s: skipped %d unreadable or missing file(s) of %d", self.name, split,
-                  len(skipped), len(files))
-    if len(skipped) == len(files):
-      raise DataNotFoundError(f"{self.name}/{split}: none of the {len(files)} file(s) in "
-                              f"{root} is a readable image")
+      log.warning("%s/%s: skipped %d unreadable file(s) of %d", self.name, split, skipped,
+                  len(files))
+    if not valid:
+      raise DatasetError(f"{self.name}/{split}: no readable image among {len(files)} file(s)")
 
 
 class CelebaHq(FolderBuilder):
-  """CelebA-HQ: 30,000 faces, with CelebA's original train/val/test split (paper §4.1)."""
-
-  SPLITS = {"train": Split("train", "train.txt"), "validation": Split("val", "val.txt"),
-            "test": Split("test", "test.txt")}
-  MAPPING = "CelebA-HQ-to-CelebA-mapping.txt"
-  PARTITION = "list_eval_partition.txt"
-  IMAGES = "CelebA-HQ-img"
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      f"the CelebAMask-HQ release ({IMAGES}/0.jpg…29999.jpg, {MAPPING}) with CelebA's "
-      f"{PARTITION} (the original split, about 24k / 3k / 3k), or train/ val/ test/ folders, "
-      "or train.txt val.txt test.txt lists")
-
-  def split_files(self, root: str) -> dict[str, list[str]]:
-    if all(os.path.exists(os.path.join(root, p)) for p in (self.MAPPING, self.PARTITION)):
-      return self.original_split(root)
-    return super().split_files(root)
-
-  def original_split(self, root: str) -> dict[str, list[str]]:
-    """CelebA-HQ image `idx` is CelebA's `orig_file`, whose partition is 0/1/2."""
-    with open(os.path.join(root, self.PARTITION)) as f:
-      partition = dict(line.split()[:2] for line in f if line.strip())
-    names = {"0": "train", "1": "validation", "2": "test"}
-    found = {name: [] for name in names.values()}
-    with open(os.path.join(root, self.MAPPING)) as f:
-      for line in f.readlines()[1:]:  # header: idx orig_idx orig_file
-        if line.strip():
-          idx, _, orig_file = line.split()[:3]
-          if orig_file not in partition:
-            raise DataNotFoundError(f"{self.name}: {orig_file} (CelebA-HQ image {idx}) is not "
-                                    f"in {root}/{self.PARTITION}")
-          found[names[partition[orig_file]]].append(os.path.join(root, self.IMAGES, f"{idx}.jpg"))
-    return found
+  """CelebA-HQ (30k faces) with the usual train/val/test file lists (as in ICT and LaMa)."""
+  SPLITS = {"train": "train", "validation": "val", "test": "test"}
 
 
 class Places2(FolderBuilder):
-  """Places365-Challenge at 256² (`data_256`) for training, its `val_256` for validation."""
-
-  SPLITS = {"train": Split("data_256", "train.txt"), "validation": Split("val_256", "val.txt"),
-            "test": Split("test_256", "test.txt")}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "data_256/ (train: the challenge or standard 256² archive, a/airfield/00000001.jpg…), "
-      "val_256/ (validation, 36,500), optionally test_256/; train.txt val.txt test.txt select "
-      "subsets (e.g. places365_val.txt copied to val.txt)")
+  """Places365-Challenge 256²: `data_256/` for training, `val_256/` for testing (paper §4.1)."""
+  SPLITS = {"train": "data_256", "validation": "val_256"}
 
 
 class ParisStreetview(FolderBuilder):
-  """Paris StreetView at full size (936×537): 256² crops are cut at load time (paper §4.1)."""
-
-  SPLITS = {"train": Split("paris_train_original", "train.txt"),
-            "test": Split("paris_eval_gt", "test.txt")}
+  """Paris StreetView at full size (936×537); 256 crops are cut at load time."""
+  SPLITS = {"train": "paris_train_original", "test": "paris_eval_gt"}
   STORE_SIZE = None
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "paris_train_original/ (14,900 train images) and paris_eval_gt/ (100 test images)")
 
 
 class ImageFolder(FolderBuilder):
-  """Any folder of images: train/ val/ test/ subfolders or lists, else every image as train.
+  """Any folder: `train/` and `test/` (or `train.txt` / `test.txt` lists) under manual_dir."""
+  SPLITS = {"train": "train", "test": "test", "validation": "validation"}
 
-  Prepared once per folder: `config_name(manual_dir)` names the copy after the folder's path.
+  def _split_generators(self, dl_manager):
+    root = dl_manager.manual_dir
+    for split in ("train", "test", "validation"):
+      if os.path.isfile(os.path.join(root or "", f"{split}.txt")):
+        self.SPLITS = dict(self.SPLITS, **{split: f"{split}.txt"})
+    return super()._split_generators(dl_manager)
+
+
+def _demo_photos():
+  """The demo's source photographs: the test split's photos are not in training."""
+  from skimage import data
+  from sklearn.datasets import load_sample_images
+  china, flower = load_sample_images().images
+  motorcycle = data.stereo_motorcycle()[0]
+  train = {"astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
+           "immunohistochemistry": data.immunohistochemistry(),
+           "hubble_deep_field": data.hubble_deep_field(), "retina": data.retina(),
+           "motorcycle": motorcycle, "china": china}
+  test = {"flower": flower, "rocket": data.rocket()}
+  return {"train": train, "test": test}
+
+
+class Demo(tfds.core.GeneratorBasedBuilder):
+  """Offline demo set: 128² crops at several scales of ten bundled photographs.
+
+  A demo, not a benchmark: train crops come from eight photos (astronaut, coffee,
+  chelsea, immunohistochemistry, hubble_deep_field, retina, motorcycle, china),
+  test crops from two others (scikit-learn's flower, scikit-image's rocket).
   """
 
-  SPLITS = {"train": Split("train", "train.txt"), "validation": Split("val", "val.txt"),
-            "test": Split("test", "test.txt")}
-  MANUAL_DOWNLOAD_INSTRUCTIONS = (
-      "images: train/ val/ test/ subfolders (or train.txt val.txt test.txt lists), else every "
-      "image under it as the train split")
+  VERSION = tfds.core.Version("1.0.0")
+  CROPS = {"train": 4000, "test": 400}
+  SIZE = 128
 
-  @classmethod
-  def get_builder_config(cls, name, version=None):
-    """Every name is a config: one per folder (so tfds does not warn of a custom config)."""
-    del version  # one version
-    return tfds.core.BuilderConfig(name=name)
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=_features())
 
-  def split_files(self, root: str) -> dict[str, list[str]]:
-    return super().split_files(root) or {"train": list_images(root)}
+  def _split_generators(self, dl_manager):
+    photos = _demo_photos()
+    return {split: self._generate_examples(photos[split], self.CROPS[split], split)
+            for split in ("train", "test")}
+
+  def _generate_examples(self, photos, count, split):
+    rng = np.random.default_rng([0, len(split)])
+    names = sorted(photos)
+    for i in range(count):
+      name = names[i % len(names)]
+      photo = photos[name]
+      h, w = photo.shape[:2]
+      side = int(rng.integers(self.SIZE, min(h, w) // 2 + self.SIZE // 2 + 1))
+      side = min(side, h, w)
+      y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+      crop = Image.fromarray(photo[y:y + side, x:x + side])
+      pixels = np.asarray(crop.resize((self.SIZE, self.SIZE), Image.BICUBIC, reducing_gap=2.0))
+      yield f"{name}_{i}", {"png": encode_png(pixels), "name": name}
 
 
-def config_name(manual_dir: str) -> str:
-  """An image_folder config per folder: its base name and a hash of its absolute path."""
-  path = os.path.abspath(manual_dir)
-  base = re.sub(r"[^a-z0-9]+", "_", os.path.basename(path.rstrip("/")).lower()).strip("_")
-  return f"{base or 'root'}_{hashlib.sha1(path.encode()).hexdigest()[:8]}"
+BUILDERS = {"celeba_hq": CelebaHq, "places2": Places2, "paris_streetview": ParisStreetview,
+            "image_folder": ImageFolder, "demo": Demo}
+
+
+class _DecodedSource:
+  """Random access to decoded uint8 images over a tfds array_record data source."""
+
+  def __init__(self, source, name: str, split: str):
+    self._source, self.name, self.split = source, name, split
+
+  def __len__(self):
+    return len(self._source)
+
+  def __getitem__(self, index):
+    return {"image": decode_png(self._source[int(index)]["png"])}
+
+
+def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str | None = None):
+  """Prepare (first use only) and open a split as a random-access source of decoded images."""
+  if name not in BUILDERS:
+    raise DatasetError(f"unknown dataset {name!r}: expected one of {sorted(BUILDERS)}")
+  data_dir = data_dir or default_data_dir()
+  builder = BUILDERS[name](data_dir=data_dir, file_format="array_record")
+  if not builder.is_prepared():
+    if name != "demo" and manual_dir is None:
+      raise DatasetError(f"{name} is not prepared in {data_dir} and no manual_dir was given: "
+                         f"pass --config.data.manual_dir=FOLDER holding "
+                         f"{BUILDERS[name].layout()}")
+    if name != "demo" and not os.path.isdir(manual_dir):
+      raise DatasetError(f"{name}: manual_dir {manual_dir} is not a folder; expected it to "
+                         f"hold {BUILDERS[name].layout()}")
+    config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    builder.download_and_prepare(download_config=config)
+  splits = list(builder.info.splits.keys())
+  if split not in splits:
+    raise DatasetError(f"{name} has no split {split!r} (it has {sorted(splits)}) in {data_dir}")
+  return _DecodedSource(builder.as_data_source(split=split), name, split)

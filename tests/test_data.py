@@ -1,0 +1,132 @@
+"""tfds builders and the input pipeline: layouts, bad files, shapes, resumption, sharding."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from flowfill_jax import datasets, input_pipeline, sharding
+from flowfill_jax.config_base import base_config
+from flowfill_jax.datasets import DatasetError
+from flowfill_jax.visualize import write_png
+
+
+def _folder(root, split_files):
+  photos = [skdata.astronaut(), skdata.coffee(), skdata.chelsea(), skdata.rocket()]
+  for split, count in split_files.items():
+    os.makedirs(root / split, exist_ok=True)
+    for i in range(count):
+      write_png(str(root / split / f"{i}.png"), photos[i % 4][:200, :300] / 255.0)
+  return root
+
+
+def test_image_folder_builder_skips_and_counts_bad_files(tmp_path, caplog):
+  root = _folder(tmp_path / "manual", {"train": 3, "test": 2})
+  (root / "train" / "broken.jpg").write_bytes(b"garbage")
+  source = datasets.load("image_folder", "train", data_dir=str(tmp_path / "tfds"),
+                         manual_dir=str(root))
+  assert len(source) == 3
+  assert source[0]["image"].shape == (256, 256, 3) and source[0]["image"].dtype == np.uint8
+  assert "broken.jpg" in caplog.text and "skipped 1 unreadable" in caplog.text
+  assert len(datasets.load("image_folder", "test", data_dir=str(tmp_path / "tfds"))) == 2
+  with pytest.raises(DatasetError, match="no split 'validation'"):
+    datasets.load("image_folder", "validation", data_dir=str(tmp_path / "tfds"))
+
+
+def test_paris_keeps_full_size_and_celeba_layout(tmp_path):
+  root = _folder(tmp_path / "paris", {"paris_train_original": 2, "paris_eval_gt": 1})
+  source = datasets.load("paris_streetview", "train", data_dir=str(tmp_path / "tfds"),
+                         manual_dir=str(root))
+  assert source[0]["image"].shape == (200, 300, 3)
+  root = _folder(tmp_path / "celeba", {"train": 2, "val": 1, "test": 1})
+  assert len(datasets.load("celeba_hq", "validation", data_dir=str(tmp_path / "tfds"),
+                           manual_dir=str(root))) == 1
+
+
+def test_missing_or_empty_data_is_a_clear_error(tmp_path):
+  with pytest.raises(DatasetError, match="no manual_dir was given"):
+    datasets.load("celeba_hq", "train", data_dir=str(tmp_path / "tfds"))
+  with pytest.raises(DatasetError, match="is not a folder"):
+    datasets.load("places2", "train", data_dir=str(tmp_path / "tfds"),
+                  manual_dir=str(tmp_path / "missing"))
+  os.makedirs(tmp_path / "empty" / "train")
+  (tmp_path / "empty" / "train" / "a.png").write_bytes(b"junk")
+  with pytest.raises(DatasetError, match="no readable image"):
+    datasets.load("image_folder", "train", data_dir=str(tmp_path / "tfds2"),
+                  manual_dir=str(tmp_path / "empty"))
+  with pytest.raises(DatasetError, match="unknown dataset"):
+    datasets.load("imagenet", "train")
+
+
+def test_demo_splits_come_from_different_photos(data_dir):
+  train = datasets.load("demo", "train", data_dir=data_dir)
+  test = datasets.load("demo", "test", data_dir=data_dir)
+  assert len(train) >= 1000 and len(test) >= 100
+  assert train[0]["image"].shape == (128, 128, 3)
+  from flowfill_jax.datasets.builders import _demo_photos
+  photos = _demo_photos()
+  assert not set(photos["train"]) & set(photos["test"])
+
+
+def _data_config(data_dir, **kw):
+  c = base_config().data
+  c.name, c.data_dir, c.image_size, c.batch_size = "demo", data_dir, 32, 8
+  c.update(kw)
+  return c
+
+
+def test_pipeline_shapes_ranges_and_resumption(data_dir):
+  mesh = sharding.make_mesh()
+  config = _data_config(data_dir, mask_bucket="40-60")
+  stream = input_pipeline.create_iterator(config, mesh, split="train", seed=5)
+  batches = [next(stream) for _ in range(4)]
+  b = batches[3]
+  assert b["image"].shape == (8, 32, 32, 3) and b["image"].dtype == np.float32
+  assert b["mask"].shape == (8, 32, 32, 1)
+  assert 0.0 <= float(b["image"].min()) and float(b["image"].max()) <= 1.0
+  ratios = np.asarray(b["mask"]).mean(axis=(1, 2, 3))
+  assert np.all((ratios >= 0.4) & (ratios <= 0.6))
+  resumed = next(input_pipeline.create_iterator(config, mesh, split="train", seed=5,
+                                                start_step=3))
+  np.testing.assert_array_equal(resumed["image"], b["image"])
+  np.testing.assert_array_equal(resumed["mask"], b["mask"])
+  other = next(input_pipeline.create_iterator(config, mesh, split="train", seed=6, start_step=3))
+  assert not np.array_equal(other["image"], b["image"])
+
+
+def test_eval_pass_is_fixed_and_padded(data_dir):
+  mesh = sharding.make_mesh()
+  config = _data_config(data_dir, batch_size=48)
+  first = list(input_pipeline.create_iterator(config, mesh, split="test", seed=0, train=False))
+  again = list(input_pipeline.create_iterator(config, mesh, split="test", seed=0, train=False))
+  n = len(datasets.load("demo", "test", data_dir=data_dir))
+  assert sum(float(b["valid"].sum()) for b in first) == n
+  assert len(first) == -(-n // 48)
+  for a, b in zip(first, again):
+    np.testing.assert_array_equal(a["mask"], b["mask"])
+    np.testing.assert_array_equal(a["image"], b["image"])
+
+
+def test_sharded_batch_equals_unsharded(data_dir):
+  script = (
+      "import json, sys, numpy as np\n"
+      "from flowfill_jax import input_pipeline, sharding\n"
+      "from flowfill_jax.config_base import base_config\n"
+      "c = base_config().data\n"
+      f"c.name, c.data_dir, c.image_size, c.batch_size = 'demo', {data_dir!r}, 32, 8\n"
+      "out = {}\n"
+      "for n in (1, 8):\n"
+      "  b = next(input_pipeline.create_iterator(c, sharding.make_mesh(n), split='train', seed=1))\n"
+      "  out[n] = (len(b['image'].sharding.device_set), np.asarray(b['image']).tolist(),\n"
+      "            np.asarray(b['mask']).tolist())\n"
+      "print(json.dumps([out[1][0], out[8][0], out[1][1] == out[8][1], out[1][2] == out[8][2]]))\n")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert json.loads(result.stdout.strip().splitlines()[-1]) == [1, 8, True, True]
