@@ -92,6 +92,16 @@ def test_frechet_distance_matches_scipy_sqrtm():
   assert fid.fid(sx, sx) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_trace_sqrt_product_of_rank_deficient_covariances():
+  """Fewer features than dimensions (as in small tests): compare with eig(s1 s2) directly."""
+  x = gaussian_features(10, 40, seed=8)
+  y = gaussian_features(30, 40, seed=9, shift=0.2)
+  s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+  ref = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+  assert fid.trace_sqrt_product(s1, s2) == pytest.approx(ref, rel=1e-6)
+  assert fid.frechet_distance(x.mean(0), s1, x.mean(0), s1) == pytest.approx(0.0, abs=1e-10)
+
+
 def test_feature_stats_stream_equals_batch():
   x = gaussian_features(300, 16, seed=2, shift=5.0)  # an offset mean tests the cancellation
   stats = fid.FeatureStats(16)

@@ -5,6 +5,7 @@ small eigenvalues that the trace of the matrix square root depends on.
 """
 
 import numpy as np
+import scipy.linalg
 
 
 class FeatureStats:
@@ -53,14 +54,19 @@ class FeatureStats:
 
 
 def _psd_factor(m: np.ndarray) -> np.ndarray:
-  """F with m = F Fᵀ, [d, rank]; eigenvalues within round-off of zero are dropped.
+  """F with m = F Fᵀ, [d, rank], by LAPACK's pivoted Cholesky (rank-revealing).
 
-  Dropping them matters: the square roots of ~1e-16 noise eigenvalues would add up over
-  2048 dimensions (a set's FID with itself would come out at ~1e-4 instead of 0).
+  It stops at the numerical rank (tolerance d·eps·max diag), so a covariance of fewer
+  features than dimensions costs O(d² · rank) and its ~1e-16 noise directions are dropped:
+  their square roots would otherwise add up over 2048 dims (a set's FID with itself came
+  out at ~1e-4 instead of 0). Full rank costs ~20× less than an eigendecomposition.
   """
-  w, v = np.linalg.eigh(m)
-  keep = w > w.max() * m.shape[0] * np.finfo(np.float64).eps
-  return v[:, keep] * np.sqrt(w[keep])
+  c, piv, rank, info = scipy.linalg.lapack.dpstrf(m, lower=1)
+  if info < 0:
+    raise ValueError(f"pivoted Cholesky failed (LAPACK info {info})")
+  factor = np.empty((m.shape[0], rank))
+  factor[piv - 1] = np.tril(c)[:, :rank]
+  return factor
 
 
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:

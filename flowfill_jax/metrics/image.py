@@ -59,9 +59,11 @@ def ssim(a: jax.Array, b: jax.Array) -> jax.Array:
   use_sample_covariance=False, data_range=1, channel_axis=-1) per image. Images must be at
   least 11 pixels on each side.
   """
+  taps = gaussian_taps()
+  if min(a.shape[1:3]) < len(taps):
+    raise ValueError(f"SSIM needs images of at least {len(taps)}² pixels, got {a.shape[1:3]}")
   a = a.astype(jnp.float32)
   b = b.astype(jnp.float32)
-  taps = gaussian_taps()
   moments = _valid_blur(jnp.concatenate([a, b, a * a, b * b, a * b], axis=-1), taps)
   ux, uy, uxx, uyy, uxy = jnp.split(moments, 5, axis=-1)
   vx, vy, vxy = uxx - ux * ux, uyy - uy * uy, uxy - ux * uy

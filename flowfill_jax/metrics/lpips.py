@@ -162,7 +162,8 @@ def diversity(samples: jax.Array, net: str = "alex", num_pairs: int = 5,
               params: dict | None = None) -> jax.Array:
   """Mean LPIPS between pairs of samples of the same input: [N, S, H, W, 3] -> [N].
 
-  Every sample counts (no best-of-N). The paper reports the mean over inputs of this.
+  Every sample counts (no best-of-N). The paper reports the mean over inputs of this. All
+  N · num_pairs pairs go through the network as one batch: call it per batch of inputs.
   """
   samples = jnp.asarray(samples, jnp.float32)
   n, s = samples.shape[:2]
