@@ -80,8 +80,9 @@ def _as_batch(image, channels):
 class Inpainter:
   """A trained Flow-Fill run (both stages), ready to sample from."""
 
-  def __init__(self, config, structure_vars, generator_params):
+  def __init__(self, config, structure_vars, generator_params, checkpoint_steps=None):
     self.config = config
+    self.checkpoint_steps = checkpoint_steps or {}  # {stage: step} the weights come from
     self.size = config.data.image_size
     self.stage = TextureStage(config, workdir="")
     self.structure = self.stage.structure
@@ -110,7 +111,17 @@ class Inpainter:
     except (ValueError, KeyError, TypeError) as e:
       raise UserError(f"the checkpoints in {workdir} do not match this code's model "
                       f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    return cls(config, structure_vars, generator_params)
+    steps = {}
+    for stage in ("structure", "texture"):
+      checkpoints = StageCheckpoints(os.path.join(workdir, stage, "checkpoints"))
+      steps[stage] = checkpoints.latest_step()
+      checkpoints.close()
+    return cls(config, structure_vars, generator_params, steps)
+
+  def replicate(self, sharding) -> None:
+    """Place both stages' variables with `sharding` (e.g. replicated over a device mesh)."""
+    self.structure_vars = jax.device_put(self.structure_vars, sharding)
+    self.generator_params = jax.device_put(self.generator_params, sharding)
 
   # Resolution handling -------------------------------------------------------------------
 
@@ -150,14 +161,23 @@ class Inpainter:
     """
     single = np.ndim(image) == 3
     masked_image, m = self._to_model(image, mask)
-    tau = self.temperature if temperature is None else temperature
-    out, _, log_prob = self._complete(self.structure_vars, self.generator_params, masked_image,
-                                      m, jax.random.key(seed), num=num, temperature=tau)
+    out, log_prob = self.complete(masked_image, m, jax.random.key(seed), num, temperature)
     out = self._to_user(out, image, mask)
     log_prob = np.asarray(log_prob)
     if single:
       out, log_prob = out[0], log_prob[0]
     return (out, log_prob) if return_log_prob else out
+
+  def complete(self, masked_image, mask, key, num: int, temperature: float | None = None):
+    """The fast path for batches already at the model's size, kept on device.
+
+    `masked_image` [B, s, s, 3] with its holes zeroed and `mask` [B, s, s, 1] (1 = hole), as
+    jax arrays (sharded or not) → (completions [B, num, s, s, 3], log p(prior) [B, num]).
+    """
+    tau = self.temperature if temperature is None else temperature
+    out, _, log_prob = self._complete(self.structure_vars, self.generator_params, masked_image,
+                                      mask, key, num=num, temperature=tau)
+    return out, log_prob
 
   def latents(self, target, mask):
     """Standardised latents ε of `target`'s structure given its own masked version."""

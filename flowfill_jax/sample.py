@@ -22,13 +22,13 @@ with one mask per image, same file names), writing `OUT/<name>_s<k>.png` and
 
 import json
 import os
-import sys
 import time
 
 import numpy as np
 from absl import app, flags
 
 from flowfill_jax import visualize
+from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask
 from flowfill_jax.metric_logging import setup_logging
@@ -167,40 +167,23 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()
   if FLAGS.input_dir:
-    try:
-      summary = run_folder(FLAGS.workdir, FLAGS.input_dir, FLAGS.out, bucket=FLAGS.mask_bucket,
-                           mask_dir=FLAGS.mask_dir, num=FLAGS.num, temperature=FLAGS.temperature,
-                           seed=FLAGS.seed, batch_size=FLAGS.batch_size,
-                           invert_mask=FLAGS.invert_mask)
-    except UserError as e:
-      print(f"error: {e}", file=sys.stderr)
-      sys.exit(2)
+    summary = exit_on_user_error(
+        run_folder, FLAGS.workdir, FLAGS.input_dir, FLAGS.out, bucket=FLAGS.mask_bucket,
+        mask_dir=FLAGS.mask_dir, num=FLAGS.num, temperature=FLAGS.temperature, seed=FLAGS.seed,
+        batch_size=FLAGS.batch_size, invert_mask=FLAGS.invert_mask)
     print(f"completed {summary['images']} image(s) × {summary['samples_per_image']} into "
           f"{FLAGS.out} at {summary['images_per_s']:.2f} images/s after compilation")
     return
   if not (FLAGS.image and FLAGS.mask):
     raise app.UsageError("give --image and --mask, or --input-dir for batch mode")
-  try:
-    summary = run(FLAGS.workdir, FLAGS.image, FLAGS.mask, FLAGS.out, num=FLAGS.num,
-                  temperature=FLAGS.temperature, seed=FLAGS.seed, rank=FLAGS.rank,
-                  invert_mask=FLAGS.invert_mask, transfer_from=FLAGS.transfer_from)
-  except UserError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+  summary = exit_on_user_error(
+      run, FLAGS.workdir, FLAGS.image, FLAGS.mask, FLAGS.out, num=FLAGS.num,
+      temperature=FLAGS.temperature, seed=FLAGS.seed, rank=FLAGS.rank,
+      invert_mask=FLAGS.invert_mask, transfer_from=FLAGS.transfer_from)
   n = len(summary["samples"])
   print(f"wrote {n} completion(s), grid.png and samples.json to {FLAGS.out} "
         f"({summary['seconds']:.2f} s including compilation)")
 
 
-def parse_flags(argv):
-  """Accept `--transfer-from` as well as absl's `--transfer_from`."""
-  def normalise(arg):
-    if not arg.startswith("--"):
-      return arg
-    name, eq, value = arg[2:].partition("=")
-    return "--" + name.replace("-", "_") + eq + value
-  return FLAGS([argv[0]] + [normalise(a) for a in argv[1:]])
-
-
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=parse_dashed_flags)

@@ -1,8 +1,10 @@
 """PSNR / SSIM / ℓ1 against scikit-image, FID and KID against float64 scipy/numpy formulas,
-LPIPS against the `lpips` PyTorch package's outputs stored in tests/data."""
+LPIPS against the `lpips` PyTorch package's outputs stored in tests/data and against published
+distances."""
 
 import importlib.util
 import os
+import sysconfig
 
 import numpy as np
 import pytest
@@ -165,6 +167,30 @@ def test_lpips_matches_reference_package(net):
   np.testing.assert_allclose(ours, ref[f"lpips_{net}"], atol=1e-5)
   assert ours[-1] == pytest.approx(0.0, abs=1e-6)  # the identical pair
   assert (ours[:-1] > 0.01).all()
+
+
+# LPIPS alex v0.1 of the original implementation on pyiqa's five calibration pairs (512×384
+# BMPs shipped in its wheel), as published in IQA-PyTorch's ResultsCalibra/results_original.csv.
+PUBLISHED_LPIPS_ALEX = {"I03": 0.7237, "I04": 0.2572, "I06": 0.05079, "I08": 0.05205,
+                        "I19": 0.4253}
+CALIBRATION_DIR = os.path.join(sysconfig.get_paths()["purelib"], "ResultsCalibra")
+
+
+@lpips_weights
+@pytest.mark.skipif(not os.path.isdir(CALIBRATION_DIR),
+                    reason="pyiqa's calibration images not installed: "
+                           "pip install --no-deps pyiqa==0.1.16")
+def test_lpips_matches_published_distances():
+  from PIL import Image
+  read = lambda kind, name: np.asarray(
+      Image.open(os.path.join(CALIBRATION_DIR, kind, f"{name}.bmp")).convert("RGB"),
+      np.float32) / 255.0
+  names = list(PUBLISHED_LPIPS_ALEX)
+  ref = np.stack([read("ref_dir", n) for n in names])
+  dist = np.stack([read("dist_dir", n) for n in names])
+  ours = np.asarray(lpips.lpips(ref, dist, "alex"))
+  # The published figures carry four significant digits.
+  np.testing.assert_allclose(ours, list(PUBLISHED_LPIPS_ALEX.values()), rtol=2e-4, atol=5e-5)
 
 
 @lpips_weights

