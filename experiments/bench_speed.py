@@ -129,7 +129,7 @@ def main():
     rows.append(dict(work=work, batch=f"{batch}×{num}", masks=mask_label,
                      compile=compile_s, secs=secs, images=n_images, flops=flops,
                      matmul=matmul, load=os.getloadavg()[0]))
-    print(f"  {work}, {batch}×{num}, {mask_label}: {secs / n_images:.3f} s/image "
+    print(f"  {work}, {batch}×{num}, {mask_label}: {1e3 * secs / n_images:.1f} ms/image "
           f"(compile {compile_s:.1f} s; matmul {matmul / 1e9:.0f} GFLOP/s)", flush=True)
 
   # Both stages, batch 1, one sample, per mask bucket (same compiled executable).
@@ -163,12 +163,12 @@ def main():
   for r in rows:
     per_image = r["secs"] / r["images"]
     table.append((r["work"], r["batch"], r["masks"], f"{r['compile']:.1f}",
-                  f"{per_image:.3f}", f"{1 / per_image:.2f}",
+                  f"{1e3 * per_image:.1f}", f"{1 / per_image:.2f}",
                   f"{r['flops'] / r['images'] / 1e9:.1f}", f"{r['flops'] / r['secs'] / 1e9:.0f}",
                   f"{r['matmul'] / 1e9:.0f}", f"{r['flops'] / r['secs'] / r['matmul']:.2f}",
                   f"{r['load']:.1f}"))
   benchlib.print_table(["work", "batch × samples", "masks (hole ratio)", "compile s",
-                        "s / image", "images / s", "GFLOP / image", "GFLOP/s",
+                        "ms / image", "images / s", "GFLOP / image", "GFLOP/s",
                         "matmul GFLOP/s", "of matmul", "load"], table)
 
 if __name__ == "__main__":

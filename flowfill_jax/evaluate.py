@@ -40,6 +40,7 @@ from flowfill_jax.metric_logging import setup_logging
 BUCKETS = ("20-40", "40-60", "random")
 BUCKET_TITLES = {"20-40": "20-40%", "40-60": "40-60%", "random": "Random"}
 GRID_INPUTS, GRID_SAMPLES = 4, 6
+INCEPTION_CHUNK = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,12 +160,19 @@ def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
   scores = {"psnr": metrics.psnr(flat, truth), "ssim": metrics.ssim(flat, truth),
             "l1_percent": metrics.l1_percent(flat, truth)}
   scores = {k: v.reshape(b, n) for k, v in scores.items()}
-  scores["features"] = nets.inception(flat).reshape(b, n, -1)
+  scores["features"] = inception_features(nets.inception, flat).reshape(b, n, -1)
   if n >= 2:
     scores["lpips"] = metrics.diversity(out, nets.lpips_net, settings.num_pairs,
                                         nets.lpips_params)
   scores["hole_ratio"] = jnp.mean(mask, axis=(1, 2, 3))
   return jax.device_get(scores), out, seconds
+
+
+def inception_features(inception: metrics.FIDInception, images) -> jax.Array:
+  """Pool features in chunks of INCEPTION_CHUNK images: XLA:CPU runs the network ~1.5× faster
+  per image at batch 8 than at 32 (cache-sized activations); a GPU loses little."""
+  return jnp.concatenate([inception(images[i:i + INCEPTION_CHUNK])
+                          for i in range(0, len(images), INCEPTION_CHUNK)])
 
 
 def _example_grid(image, mask, out) -> np.ndarray:
@@ -232,8 +240,11 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
   num_batches = -(-num_examples // batch_size)
   passes = ["real", *buckets]
   todo = {p: num_batches - _done_batches(out_dir, p, num_batches) for p in passes}
-  bar = tqdm(total=sum(todo.values()) * batch_size, unit="img", disable=not progress,
-             desc="evaluating", smoothing=0.1)
+  # The bar counts images through the FID network (every sample, and each real image once),
+  # the bulk of the work, so its rate and ETA hold across passes.
+  per_batch = {p: batch_size * (1 if p == "real" else num_samples) for p in passes}
+  bar = tqdm(total=sum(todo[p] * per_batch[p] for p in passes), unit="img",
+             disable=not progress, desc="evaluating", smoothing=0.1)
   timing = {"seconds": 0.0, "images": 0}
   base_key = jax.random.key(seed)
   for name in passes:
@@ -248,7 +259,8 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
       kept = _kept(batch, index, settings, num_examples)
       ids = index * batch_size + np.flatnonzero(kept)
       if name == "real":
-        part = {"features": np.asarray(jax.device_get(nets.inception(batch["image"])))[kept]}
+        part = {"features": np.asarray(
+            jax.device_get(inception_features(nets.inception, batch["image"])))[kept]}
       else:
         key = jax.random.fold_in(jax.random.fold_in(base_key, zlib.crc32(name.encode())), index)
         scores, out, seconds = score_batch(model, nets, batch["image"], batch["mask"], key,
@@ -263,7 +275,7 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
                               _example_grid(batch["image"], batch["mask"], out))
       part["index"] = ids
       _write_part(_part_path(out_dir, name, index), part)
-      bar.update(batch_size)
+      bar.update(per_batch[name])
   bar.close()
 
   results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples)

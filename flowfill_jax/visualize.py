@@ -32,6 +32,12 @@ def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.
   return sheet
 
 
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def write_png(path: str, image) -> None:
   """Write atomically: a half-written PNG never appears under `path`."""
   image = np.asarray(image)
@@ -44,6 +50,7 @@ def write_png(path: str, image) -> None:
   fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
   os.close(fd)
   try:
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file open()'s mode
     Image.fromarray(image).save(tmp, format="PNG")
     os.replace(tmp, path)
   except BaseException:

@@ -52,8 +52,12 @@ def test_reports_and_example_grids_are_written(evaluation):
   table = open(os.path.join(out, "results.md")).read()
   assert "| FID↓ 20-40% | FID↓ Random |" in table
   assert f"{results['buckets']['random']['fid']:.2f}" in table
-  grid = np.asarray(Image.open(os.path.join(out, "examples_random.png")))
+  path = os.path.join(out, "examples_random.png")
+  grid = np.asarray(Image.open(path))
   assert grid.ndim == 3 and grid.shape[0] > 96 and grid.std() > 0  # 4 rows of real images
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # as readable as results.md
 
 
 def test_resumes_from_its_parts_and_refuses_other_settings(trained_run, evaluation, tmp_path):
