@@ -19,6 +19,14 @@ from flowfill_jax.image_ops import area_downsample
 from flowfill_jax.models.layers import GatedConv
 
 
+# Variance-preserving init for ELU-feature × sigmoid-gate convs: with weights of variance
+# 5 / fan_in, unit-variance inputs give unit-variance outputs (E[elu(f)²]·E[σ(g)²] = 1).
+# The default 1 / fan_in quarters the variance at every layer, so E's ~25-layer decoder maps
+# started at ~1e-7 and the flow, whose subnets end in zero layers, learned as if
+# unconditioned (see experiments/notes_encoder_init.md).
+GATED_ELU_INIT = nn.initializers.variance_scaling(5.0, "fan_in", "truncated_normal")
+
+
 def _patches(x: jax.Array, size: int, stride: int) -> jax.Array:
   """[B, H, W, C] → [B, H/stride, W/stride, C·size²] ('SAME' padded patches)."""
   return jax.lax.conv_general_dilated_patches(
@@ -91,7 +99,7 @@ class GatedEncoder(nn.Module):
   @nn.compact
   def __call__(self, masked_image, mask):
     cnum = self.cnum
-    conv = functools.partial(GatedConv, activation=nn.elu)
+    conv = functools.partial(GatedConv, activation=nn.elu, kernel_init=GATED_ELU_INIT)
 
     def gen_conv(n, k=3, stride=1, rate=1, name=None, activation=nn.elu):
       return conv(n // 2, k, stride, rate, activation=activation, name=name)

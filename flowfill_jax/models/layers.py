@@ -89,6 +89,7 @@ class GatedConv(nn.Module):
   dilation: int = 1
   activation: Callable | None = nn.elu
   transpose: bool = False
+  kernel_init: Callable = default_kernel_init
 
   @nn.compact
   def __call__(self, x):
@@ -98,11 +99,13 @@ class GatedConv(nn.Module):
             "GatedConv(transpose=True) supports only kernel_size=4, strides=2, dilation=1 "
             f"(sub-pixel form); got kernel_size={self.kernel_size}, strides={self.strides}, "
             f"dilation={self.dilation}")
-      y = SubpixelConvTranspose(2 * self.features, name="conv")(x, interleave=False)
+      y = SubpixelConvTranspose(2 * self.features, self.kernel_init, name="conv")(
+          x, interleave=False)
     else:
       k = (self.kernel_size, self.kernel_size)
       y = nn.Conv(2 * self.features, k, strides=self.strides,
-                  kernel_dilation=self.dilation, padding="SAME", name="conv")(x)
+                  kernel_dilation=self.dilation, padding="SAME", kernel_init=self.kernel_init,
+                  name="conv")(x)
     f, g = jnp.split(y, 2, axis=-1)
     if self.activation is not None:
       f = self.activation(f)
