@@ -210,6 +210,9 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
       masks.ratio_range(b)
   except ValueError as e:
     raise UserError(str(e)) from None
+  if jax.process_count() > 1:
+    raise UserError("evaluation runs in one process (on all of its devices); "
+                    f"this job has {jax.process_count()}")
   if num_samples < 1 or (max_images is not None and max_images < 2):
     raise UserError("need --num-samples >= 1 and --max-images >= 2 (FID needs 2 images)")
   model = Inpainter.from_workdir(workdir)
