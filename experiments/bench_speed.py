@@ -164,7 +164,7 @@ def main():
     per_image = r["secs"] / r["images"]
     table.append((r["work"], r["batch"], r["masks"], f"{r['compile']:.1f}",
                   f"{1e3 * per_image:.1f}", f"{1 / per_image:.2f}",
-                  f"{r['flops'] / r['images'] / 1e9:.1f}", f"{r['flops'] / r['secs'] / 1e9:.0f}",
+                  f"{r['flops'] / r['images'] / 1e9:.3g}", f"{r['flops'] / r['secs'] / 1e9:.0f}",
                   f"{r['matmul'] / 1e9:.0f}", f"{r['flops'] / r['secs'] / r['matmul']:.2f}",
                   f"{r['load']:.1f}"))
   benchlib.print_table(["work", "batch × samples", "masks (hole ratio)", "compile s",

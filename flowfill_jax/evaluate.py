@@ -169,8 +169,8 @@ def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
 
 
 def inception_features(inception: metrics.FIDInception, images) -> jax.Array:
-  """Pool features in chunks of INCEPTION_CHUNK images: XLA:CPU runs the network ~1.5× faster
-  per image at batch 8 than at 32 (cache-sized activations); a GPU loses little."""
+  """Pool features in chunks of INCEPTION_CHUNK images: on XLA:CPU, 80 images took 101 ms each
+  in chunks of 8 against 157 ms in one call (cache-sized activations); a GPU loses little."""
   return jnp.concatenate([inception(images[i:i + INCEPTION_CHUNK])
                           for i in range(0, len(images), INCEPTION_CHUNK)])
 
