@@ -121,10 +121,7 @@ def _check_settings(out_dir: str, settings: Settings) -> None:
                       "differ): pass a new --out, or delete that folder to start over")
     return
   os.makedirs(out_dir, exist_ok=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(current, f, indent=2)
-  os.replace(tmp, path)
+  _write_text(path, json.dumps(current, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -180,8 +177,7 @@ def _example_grid(image, mask, out) -> np.ndarray:
   image, mask, out = (np.asarray(a) for a in jax.device_get((image, mask, out)))
   rows = []
   for i in range(min(GRID_INPUTS, len(image))):
-    shown = image[i] * (1 - mask[i]) + 0.5 * mask[i]
-    rows.append([shown, *out[i, :GRID_SAMPLES], image[i]])
+    rows.append([visualize.grey_holes(image[i], mask[i]), *out[i, :GRID_SAMPLES], image[i]])
   return visualize.grid(rows)
 
 
@@ -282,6 +278,7 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
   bar.close()
 
   results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples)
+  results["out_dir"] = out_dir
   if timing["images"]:
     results["completion_images_per_s"] = timing["images"] / timing["seconds"]
   results["device"] = f"{len(jax.devices())}x {jax.devices()[0].device_kind}"
@@ -363,13 +360,17 @@ def results_markdown(results: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _write_text(path: str, text: str) -> None:
+  """Write to a temporary name, then rename: readers never see half a file."""
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+
+
 def write_reports(out_dir: str, results: dict) -> None:
-  for name, text in (("results.json", json.dumps(results, indent=2) + "\n"),
-                     ("results.md", results_markdown(results))):
-    tmp = os.path.join(out_dir, name + ".tmp")
-    with open(tmp, "w") as f:
-      f.write(text)
-    os.replace(tmp, os.path.join(out_dir, name))
+  _write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2) + "\n")
+  _write_text(os.path.join(out_dir, "results.md"), results_markdown(results))
 
 
 # ---------------------------------------------------------------------------- command line
@@ -409,9 +410,8 @@ def main(argv):
       batch_size=FLAGS.batch_size, max_images=FLAGS.max_images, num_pairs=FLAGS.num_pairs,
       lpips_net=FLAGS.lpips_net, inception_path=FLAGS.inception,
       fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir)
-  out_dir = FLAGS.out or os.path.join(FLAGS.workdir, "eval", FLAGS.split)
   print(results_markdown(results))
-  print(f"wrote results.md, results.json and examples_*.png to {out_dir}")
+  print(f"wrote results.md, results.json and examples_*.png to {results['out_dir']}")
 
 
 if __name__ == "__main__":

@@ -94,7 +94,7 @@ def run(workdir, image_path, mask_path, out_dir, *, num=8, temperature=None, see
     name = f"sample_{i:02d}.png"
     visualize.write_png(os.path.join(out_dir, name), sample)
     records.append({"file": name, "log_prob_nats": None if np.isnan(lp) else float(lp)})
-  shown = image * (1 - mask[..., None]) + 0.5 * mask[..., None]
+  shown = visualize.grey_holes(image, mask[..., None])
   visualize.write_png(os.path.join(out_dir, "grid.png"),
                       visualize.grid([[shown, mask[..., None], *samples]]))
   summary = {"image": image_path, "mask": mask_path, "seed": seed, "ranked": rank,

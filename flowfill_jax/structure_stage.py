@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from flowfill_jax import image_ops, optim
+from flowfill_jax import image_ops, optim, visualize
 from flowfill_jax.models.flow import StructurePrior
 
 
@@ -74,7 +74,7 @@ class StructureStage:
     variables = {"params": state.params, "constants": state.constants}
     size = self.model.prior_size
     mask_lr = image_ops.mask_downsample(batch["mask"], size)
-    shown_input = image_ops.area_downsample(masked(batch), size) * (1 - mask_lr) + mask_lr * 0.5
+    shown_input = visualize.grey_holes(image_ops.area_downsample(masked(batch), size), mask_lr)
     samples = [self.model.apply(variables, k, masked(batch), batch["mask"],
                                 self.stage_config.temperature, method=self.model.sample)
                for k in jax.random.split(key, self.stage_config.num_samples)]

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from flowfill_jax import gan_losses, image_ops, optim
+from flowfill_jax import gan_losses, image_ops, optim, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.discriminator import PatchDiscriminator
@@ -158,5 +158,5 @@ class TextureStage:
     out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=n,
                                      temperature=self.config.structure.temperature)
-    shown = masked(batch) + batch["mask"] * 0.5
+    shown = visualize.grey_holes(masked(batch), batch["mask"])
     return [shown, *[out[:, i] for i in range(n)], batch["image"]]

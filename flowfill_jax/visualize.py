@@ -11,6 +11,11 @@ def to_uint8(images) -> np.ndarray:
   return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
+def grey_holes(image, mask):
+  """The masked input as the sheets show it: holes (mask 1) mid-grey. numpy or jax arrays."""
+  return image * (1 - mask) + 0.5 * mask
+
+
 def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.ndarray:
   """Rows of images (each a sequence of HxWxC arrays) → one uint8 sheet.
 
