@@ -62,14 +62,54 @@ def test_missing_or_empty_data_is_a_clear_error(tmp_path):
     datasets.load("imagenet", "train")
 
 
-def test_demo_splits_come_from_different_photos(data_dir):
-  train = datasets.load("demo", "train", data_dir=data_dir)
-  test = datasets.load("demo", "test", data_dir=data_dir)
-  assert len(train) >= 1000 and len(test) >= 100
-  assert train[0]["image"].shape == (128, 128, 3)
-  from flowfill_jax.datasets.builders import _demo_photos
+def _demo_records(data_dir, split):
+  """(photo name, crop box) of every stored record of a demo split, and its source."""
+  from flowfill_jax.datasets.builders import Demo
+  source = Demo(data_dir=data_dir, file_format="array_record").as_data_source(split=split)
+  records = [source[i] for i in range(len(source))]
+  return [(r["name"].decode() if isinstance(r["name"], bytes) else r["name"],
+           tuple(int(v) for v in r["box"])) for r in records]
+
+
+def test_demo_splits_counts_and_no_shared_pixels(data_dir):
+  """test is in-distribution but unseen (held-out regions), test_ood unseen photos."""
+  from flowfill_jax.datasets.builders import (DEMO_COUNTS, DEMO_OOD_PHOTOS, _demo_photos,
+                                              demo_crops, demo_holdout)
+  assert DEMO_COUNTS == {"train": 4000, "test": 400, "test_ood": 200}
   photos = _demo_photos()
-  assert not set(photos["train"]) & set(photos["test"])
+  shapes = {name: photo.shape for name, photo in photos.items()}
+  crops = {}
+  for split, count in DEMO_COUNTS.items():
+    source = datasets.load("demo", split, data_dir=data_dir)
+    assert len(source) == count
+    assert source[0]["image"].shape == (128, 128, 3) and source[0]["image"].dtype == np.uint8
+    crops[split] = _demo_records(data_dir, split)
+    assert sorted(crops[split]) == sorted(demo_crops(shapes, split))  # built = the pure rule
+  train_names = {name for name, _ in crops["train"]}
+  assert {name for name, _ in crops["test"]} == train_names  # same photos, other regions
+  assert {name for name, _ in crops["test_ood"]} == set(DEMO_OOD_PHOTOS)
+  assert not train_names & set(DEMO_OOD_PHOTOS)
+  assert len(train_names) == 8
+  for name in train_names:
+    train = np.array([box for n, box in crops["train"] if n == name])
+    test = np.array([box for n, box in crops["test"] if n == name])
+    y0, x0, y1, x1 = demo_holdout(shapes[name])
+    assert np.all((test[:, 0] >= y0) & (test[:, 1] >= x0) & (test[:, 2] <= y1) & (test[:, 3] <= x1))
+    # Every (train, test) pair of boxes is disjoint: separated along y or along x.
+    t, e = train[:, None], test[None]
+    apart = (t[..., 2] <= e[..., 0]) | (e[..., 2] <= t[..., 0]) | (t[..., 3] <= e[..., 1]) | (
+        e[..., 3] <= t[..., 1])
+    assert apart.all(), name
+    sides = np.concatenate([train[:, 2] - train[:, 0], test[:, 2] - test[:, 0]])
+    assert sides.min() >= 128 and sides.max() > 160  # several scales
+    assert np.array_equal(train[:, 2] - train[:, 0], train[:, 3] - train[:, 1])  # square
+  # The stored box is where the pixels came from.
+  from PIL import Image
+  name, (y0, x0, y1, x1) = crops["test"][0]
+  expected = Image.fromarray(photos[name][y0:y1, x0:x1]).resize((128, 128), Image.BICUBIC,
+                                                                 reducing_gap=2.0)
+  np.testing.assert_array_equal(datasets.load("demo", "test", data_dir=data_dir)[0]["image"],
+                                np.asarray(expected))
 
 
 def _data_config(data_dir, **kw):

@@ -149,53 +149,131 @@ class ImageFolder(FolderBuilder):
     return super()._split_generators(dl_manager)
 
 
-def _demo_photos():
-  """The demo's source photographs: the test split's photos are not in training."""
+def _demo_photos() -> dict[str, np.ndarray]:
+  """Every real colour photograph the installed dependencies ship, loaded with no network.
+
+  scikit-image 0.26 (`skimage.data`): astronaut, coffee, chelsea (`cat` is the same
+  file), rocket, the left view of stereo_motorcycle (the right view is the same scene
+  shifted, so its pixels would leak across splits), immunohistochemistry (microscope),
+  hubble_deep_field (telescope), retina (fundus camera). scikit-learn
+  (`load_sample_images`): china, flower. Left out: skimage's grayscale, binary and
+  synthetic images (camera, moon, brick, colorwheel, logo, …), those that need a pooch
+  download (skin, lily, eagle, kidney, …; also scipy.datasets.face), and images that
+  only optional test extras install (pyiqa's calibration photos): the demo set must be
+  the same on every install. matplotlib, which ships sample photos, is not installed.
+  """
   from skimage import data
   from sklearn.datasets import load_sample_images
   china, flower = load_sample_images().images
-  motorcycle = data.stereo_motorcycle()[0]
-  train = {"astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
-           "immunohistochemistry": data.immunohistochemistry(),
-           "hubble_deep_field": data.hubble_deep_field(), "retina": data.retina(),
-           "motorcycle": motorcycle, "china": china}
-  test = {"flower": flower, "rocket": data.rocket()}
-  return {"train": train, "test": test}
+  return {"astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
+          "immunohistochemistry": data.immunohistochemistry(),
+          "hubble_deep_field": data.hubble_deep_field(), "retina": data.retina(),
+          "motorcycle": data.stereo_motorcycle()[0], "china": china,
+          "flower": flower, "rocket": data.rocket()}
+
+
+# Kept out of training entirely: the two photos least like the rest (a close-up of petals;
+# a rocket against a plain sky), and the old (v1) test split, so test_ood's crops are the
+# first 200 of v1's test crops and its numbers compare with the README's earlier ones.
+DEMO_OOD_PHOTOS = ("flower", "rocket")
+DEMO_CROP_SIZE = 128
+DEMO_COUNTS = {"train": 4000, "test": 400, "test_ood": 200}
+_DEMO_SEEDS = {"train": (0, 5), "test": (1, 4), "test_ood": (0, 4)}  # test_ood: v1's test seed
+
+
+def demo_holdout(shape) -> tuple[int, int, int, int]:
+  """Box (y0, x0, y1, x1) of a training photo that only the in-distribution test split sees.
+
+  A square of a fifth of the photo's area (at least one crop wide) at the middle of its
+  right edge: square, so test crops can be as large as most training crops; at an edge,
+  so the training crops keep an unbroken L around it.
+  """
+  h, w = shape[:2]
+  side = min(max(round((h * w / 5) ** 0.5), DEMO_CROP_SIZE), h, w)
+  y0 = (h - side) // 2
+  return y0, w - side, y0 + side, w
+
+
+def _disjoint(box, other) -> bool:
+  return box[2] <= other[0] or other[2] <= box[0] or box[3] <= other[1] or other[3] <= box[1]
+
+
+def demo_crops(shapes: dict, split: str) -> list[tuple[str, tuple[int, int, int, int]]]:
+  """The demo split's crops as (photo name, box (y0, x0, y1, x1)): a pure function of shapes.
+
+  Sides are drawn between 128 and half the photo's short side + 64 (several scales),
+  photos in turn. train: anywhere outside each training photo's `demo_holdout` box (a side
+  that fits nowhere there is redrawn); test: inside that box (sides capped at its size);
+  test_ood: anywhere in the `DEMO_OOD_PHOTOS`, the rule of the v1 test split.
+  """
+  size = DEMO_CROP_SIZE
+  ood = split == "test_ood"
+  names = sorted(n for n in shapes if (n in DEMO_OOD_PHOTOS) == ood)
+  rng = np.random.default_rng(_DEMO_SEEDS[split])
+  crops = []
+  for i in range(DEMO_COUNTS[split]):
+    name = names[i % len(names)]
+    h, w = shapes[name][:2]
+    top = min(h, w) // 2 + size // 2
+    if split == "test":
+      y0, x0, y1, x1 = demo_holdout((h, w))
+      side = int(rng.integers(size, min(top, y1 - y0) + 1))
+      y, x = int(rng.integers(y0, y1 - side + 1)), int(rng.integers(x0, x1 - side + 1))
+    elif split == "train":
+      hold = demo_holdout((h, w))
+      while True:
+        side = min(int(rng.integers(size, top + 1)), h, w)
+        for _ in range(20):
+          y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+          if _disjoint((y, x, y + side, x + side), hold):
+            break
+        else:
+          continue
+        break
+    else:
+      side = min(int(rng.integers(size, top + 1)), h, w)
+      y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+    crops.append((name, (y, x, y + side, x + side)))
+  return crops
 
 
 class Demo(tfds.core.GeneratorBasedBuilder):
-  """Offline demo set: 128² crops at several scales of ten bundled photographs.
+  """Offline demo set: 128² crops at several scales of the ten photos `_demo_photos` lists.
 
-  A demo, not a benchmark: train crops come from eight photos (astronaut, coffee,
-  chelsea, immunohistochemistry, hubble_deep_field, retina, motorcycle, china),
-  test crops from two others (scikit-learn's flower, scikit-image's rocket).
+  A demo, not a benchmark. `train` (4,000 crops) and `test` (400) come from the same eight
+  photos (astronaut, chelsea, china, coffee, hubble_deep_field, immunohistochemistry,
+  motorcycle, retina) but never share a pixel: test crops lie inside each photo's
+  held-out square (`demo_holdout`), train crops outside it. `test_ood` (200) is cut from
+  two photos kept out of training (flower, rocket) and measures generalisation to unseen
+  photos. Each record keeps its photo's name and its crop box in that photo.
   """
 
-  VERSION = tfds.core.Version("1.0.0")
-  CROPS = {"train": 4000, "test": 400}
-  SIZE = 128
+  VERSION = tfds.core.Version("2.0.0")
+  RELEASE_NOTES = {
+      "1.0.0": "train on 8 photos, test on 2 others.",
+      "2.0.0": "test = held-out regions of the training photos; the 2 others are test_ood.",
+  }
+  SIZE = DEMO_CROP_SIZE
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=_features())
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
+        "name": tfds.features.Text(),
+        "box": tfds.features.Tensor(shape=(4,), dtype=np.int32),  # y0, x0, y1, x1 in the photo
+    }))
 
   def _split_generators(self, dl_manager):
     photos = _demo_photos()
-    return {split: self._generate_examples(photos[split], self.CROPS[split], split)
-            for split in ("train", "test")}
+    shapes = {name: photo.shape for name, photo in photos.items()}
+    return {split: self._generate_examples(photos, demo_crops(shapes, split))
+            for split in DEMO_COUNTS}
 
-  def _generate_examples(self, photos, count, split):
-    rng = np.random.default_rng([0, len(split)])
-    names = sorted(photos)
-    for i in range(count):
-      name = names[i % len(names)]
-      photo = photos[name]
-      h, w = photo.shape[:2]
-      side = int(rng.integers(self.SIZE, min(h, w) // 2 + self.SIZE // 2 + 1))
-      side = min(side, h, w)
-      y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-      crop = Image.fromarray(photo[y:y + side, x:x + side])
+  def _generate_examples(self, photos, crops):
+    for i, (name, (y0, x0, y1, x1)) in enumerate(crops):
+      crop = Image.fromarray(photos[name][y0:y1, x0:x1])
       pixels = np.asarray(crop.resize((self.SIZE, self.SIZE), Image.BICUBIC, reducing_gap=2.0))
-      yield f"{name}_{i}", {"png": encode_png(pixels), "name": name}
+      yield f"{name}_{i}", {"png": encode_png(pixels), "name": name,
+                            "box": np.array([y0, x0, y1, x1], np.int32)}
 
 
 BUILDERS = {"celeba_hq": CelebaHq, "places2": Places2, "paris_streetview": ParisStreetview,
