@@ -1,6 +1,7 @@
 """The paper's evaluation (§4.2, §4.4; Tables 1 and 2) of a trained run.
 
-  python -m flowfill_jax.evaluate --workdir runs/demo --split test [--num-samples 10]
+  python -m flowfill_jax.evaluate --workdir runs/demo --split test [--num-samples 10] \
+      [--baselines telea,biharmonic]
 
 Every image of the split is completed under each fixed mask bucket (20–40%, 40–60%,
 random 20–60%) with N samples at temperature τ, and every sample counts (no
@@ -9,13 +10,19 @@ Inception features of all samples with those of the split's ground-truth images,
 and diversity is the mean LPIPS over `num_pairs` pairs of samples of each input
 (the paper: 5 pairs). Images are scored at the model's size (256² for the paper's
 configs). Masks are the fixed evaluation set of each bucket (same seed, same masks,
-for every method), or the run's `data.mask_dir` sorted into buckets.
+for every method), or the run's `data.mask_dir` sorted into buckets. LPIPS to the ground
+truth (lower is better) is a mean over all samples too. `--baselines` adds classical
+inpainting (`flowfill_jax.baselines`: one deterministic completion per input, no diversity)
+as rows of the same tables, scored by the same code on the same images and masks.
 
 Writes into `--out` (default `<workdir>/eval/<split>`): `results.md` (Table 1's
 layout and a per-bucket table), `results.json`, `examples_<bucket>.png`. Each batch's
 per-sample scores and features land in `parts/` as one atomically written .npz, so
 an interrupted evaluation started again with the same flags resumes where it
-stopped; different settings or newer checkpoints are refused rather than mixed.
+stopped; different settings or newer checkpoints are refused rather than mixed. Baseline
+parts live apart (`parts/baselines/<method>/<bucket>/`) and depend only on what
+settings.json already pins (images, masks, metric networks), so another --baselines on the
+same folder reuses what is there and computes only the methods it lacks.
 """
 
 import dataclasses
@@ -32,6 +39,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
+from flowfill_jax import baselines as classical
 from flowfill_jax import input_pipeline, masks, metrics, sharding, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
@@ -95,9 +103,29 @@ def _write_part(path: str, arrays: dict) -> None:
 
 
 def _read_parts(out_dir: str, name: str) -> dict:
+  """A pass's parts joined, on the keys they all hold (parts of older versions lack lpips_gt)."""
   files = sorted(glob.glob(os.path.join(out_dir, "parts", name, "batch_*.npz")))
   parts = [dict(np.load(f)) for f in files]
-  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+  keys = set.intersection(*(set(p) for p in parts)) if parts else ()
+  return {k: np.concatenate([p[k] for p in parts]) for k in sorted(keys)}
+
+
+def _part_name(pass_) -> str:
+  """Folder under parts/ of a pass: "real", a bucket, or baselines/<method>/<bucket>, so
+  baseline parts never mix with the model's and each method resumes on its own."""
+  return os.path.join("baselines", *pass_) if isinstance(pass_, tuple) else pass_
+
+
+def _pass_title(pass_) -> str:
+  if pass_ == "real":
+    return "real"
+  if isinstance(pass_, tuple):
+    return f"{classical.TITLES[pass_[0]]}, {_bucket_title(pass_[1])} masks"
+  return f"{_bucket_title(pass_)} masks"
+
+
+def _bucket_title(bucket: str) -> str:
+  return BUCKET_TITLES.get(bucket, bucket + "%")
 
 
 def _done_batches(out_dir: str, name: str, total: int) -> int:
@@ -151,18 +179,35 @@ def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
                           settings.temperature)
   out = jax.block_until_ready(out)
   seconds = time.perf_counter() - start
+  return score_completions(nets, image, mask, out, settings), out, seconds
+
+
+def score_baseline(name: str, nets: Networks, image, mask, settings: Settings):
+  """A classical method's completion of one batch (one per input) and its scores, with the
+  same metric code as the model's → (host dict, seconds of the method alone)."""
+  start = time.perf_counter()
+  out = classical.inpaint(name, jax.device_get(image), jax.device_get(mask))
+  seconds = time.perf_counter() - start
+  out = jax.device_put(out, getattr(image, "sharding", None))  # laid out as the model's inputs
+  return score_completions(nets, image, mask, out[:, None], settings), seconds
+
+
+def score_completions(nets: Networks, image, mask, out, settings: Settings) -> dict:
+  """Per-sample PSNR, SSIM, ℓ1, LPIPS to the truth and Inception features of completions
+  [B, N, H, W, 3] of `image`; LPIPS diversity per input when N ≥ 2."""
   b, n = out.shape[:2]
   flat = out.reshape((b * n,) + out.shape[2:])
   truth = jnp.repeat(image, n, axis=0)
   scores = {"psnr": metrics.psnr(flat, truth), "ssim": metrics.ssim(flat, truth),
-            "l1_percent": metrics.l1_percent(flat, truth)}
+            "l1_percent": metrics.l1_percent(flat, truth),
+            "lpips_gt": metrics.lpips.lpips(flat, truth, nets.lpips_net, nets.lpips_params)}
   scores = {k: v.reshape(b, n) for k, v in scores.items()}
   scores["features"] = inception_features(nets.inception, flat).reshape(b, n, -1)
   if n >= 2:
     scores["lpips"] = metrics.diversity(out, nets.lpips_net, settings.num_pairs,
                                         nets.lpips_params)
   scores["hole_ratio"] = jnp.mean(mask, axis=(1, 2, 3))
-  return jax.device_get(scores), out, seconds
+  return jax.device_get(scores)
 
 
 def inception_features(inception: metrics.FIDInception, images) -> jax.Array:
@@ -196,16 +241,26 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
         seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
         lpips_net: str = "alex", inception_path: str | None = None,
         fid_convention: str = "pytorch_fid", data_dir: str | None = None,
-        progress: bool = True) -> dict:
-  """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results."""
+        baselines: tuple[str, ...] = (), progress: bool = True) -> dict:
+  """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results.
+
+  `baselines` names classical methods (`classical.NAMES`) scored on the same images and masks;
+  one that cannot run here (telea without OpenCV) is skipped with a note.
+  """
   from tqdm import tqdm
 
   from flowfill_jax.inference import Inpainter
   try:
     for b in buckets:
       masks.ratio_range(b)
+    methods = classical.check_names(baselines)
   except ValueError as e:
     raise UserError(str(e)) from None
+  why_not = {m: classical.unavailable(m) for m in methods}
+  notes = [note for note in why_not.values() if note]
+  methods = tuple(m for m in methods if not why_not[m])
+  for note in notes:
+    print(f"note: {note}", flush=True)
   if jax.process_count() > 1:
     raise UserError("evaluation runs in one process (on all of its devices); "
                     f"this job has {jax.process_count()}")
@@ -237,21 +292,24 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
   _check_settings(out_dir, settings)
 
   num_batches = -(-num_examples // batch_size)
-  passes = ["real", *buckets]
-  todo = {p: num_batches - _done_batches(out_dir, p, num_batches) for p in passes}
-  # The bar counts images through the FID network (every sample, and each real image once),
-  # the bulk of the work, so its rate and ETA hold across passes.
-  per_batch = {p: batch_size * (1 if p == "real" else num_samples) for p in passes}
+  # A pass is the real images, a bucket of the model's samples, or a (baseline, bucket) pair.
+  passes = ["real", *buckets, *((m, b) for m in methods for b in buckets)]
+  todo = {p: num_batches - _done_batches(out_dir, _part_name(p), num_batches) for p in passes}
+  # The bar counts images through the FID network (every sample, and each real image or
+  # baseline completion once), the bulk of the work, so its rate and ETA hold across passes.
+  per_batch = {p: batch_size * (num_samples if p in buckets else 1) for p in passes}
   bar = tqdm(total=sum(todo[p] * per_batch[p] for p in passes), unit="img",
              disable=not progress, desc="evaluating", smoothing=0.1)
   timing = {"seconds": 0.0, "images": 0}
+  baseline_timing = {m: [0.0, 0] for m in methods}  # seconds, images
   base_key = jax.random.key(seed)
   for name in passes:
     start = num_batches - todo[name]
     if start == num_batches:
       continue
-    bar.set_postfix_str(name if name == "real" else f"{BUCKET_TITLES[name]} masks")
-    bucket = buckets[0] if name == "real" else name  # the real images ignore the masks
+    bar.set_postfix_str(_pass_title(name))
+    # The real images ignore the masks; a baseline pass reads its bucket's images and masks.
+    bucket = buckets[0] if name == "real" else name[1] if isinstance(name, tuple) else name
     for index, batch in _batches(config, mesh, settings, bucket, start):
       if index >= num_batches:
         break
@@ -260,6 +318,12 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
       if name == "real":
         part = {"features": np.asarray(
             jax.device_get(inception_features(nets.inception, batch["image"])))[kept]}
+      elif isinstance(name, tuple):
+        scores, seconds = score_baseline(name[0], nets, batch["image"], batch["mask"], settings)
+        part = {k: np.asarray(v)[kept] for k, v in scores.items()}
+        part["features"] = part["features"].reshape(-1, part["features"].shape[-1])
+        baseline_timing[name[0]][0] += seconds
+        baseline_timing[name[0]][1] += settings.batch_size
       else:
         key = jax.random.fold_in(jax.random.fold_in(base_key, zlib.crc32(name.encode())), index)
         scores, out, seconds = score_batch(model, nets, batch["image"], batch["mask"], key,
@@ -273,14 +337,19 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
           visualize.write_png(os.path.join(out_dir, f"examples_{name}.png"),
                               _example_grid(batch["image"], batch["mask"], out))
       part["index"] = ids
-      _write_part(_part_path(out_dir, name, index), part)
+      _write_part(_part_path(out_dir, _part_name(name), index), part)
       bar.update(per_batch[name])
   bar.close()
 
-  results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples)
+  results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples,
+                      baselines=methods)
   results["out_dir"] = out_dir
   if timing["images"]:
     results["completion_images_per_s"] = timing["images"] / timing["seconds"]
+  if notes:
+    results["notes"] = notes
+  results["baseline_seconds_per_image"] = {m: sec / n for m, (sec, n) in baseline_timing.items()
+                                           if n}
   results["device"] = f"{len(jax.devices())}x {jax.devices()[0].device_kind}"
   write_reports(out_dir, results)
   return results
@@ -288,40 +357,64 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
 
 # ---------------------------------------------------------------------------- tables
 
-def summarize(out_dir: str, settings: Settings, *, workdir: str, num_examples: int) -> dict:
-  """Per-bucket means over every sample, FID/KID against the real features, diversity."""
+def summarize(out_dir: str, settings: Settings, *, workdir: str, num_examples: int,
+              baselines: tuple[str, ...] = ()) -> dict:
+  """Per-bucket means over every sample, FID/KID against the real features, diversity; the
+  same per bucket for each baseline in `baselines` (under results["baselines"][name])."""
   real = _read_parts(out_dir, "real")
   real_stats = metrics.FeatureStats.from_features(real["features"])
   results = {"workdir": workdir, "settings": settings.to_json(), "images": num_examples,
-             "date": datetime.datetime.now().isoformat(timespec="seconds"), "buckets": {}}
+             "date": datetime.datetime.now().isoformat(timespec="seconds"), "buckets": {},
+             "baselines": {m: {} for m in baselines}}
   for bucket in settings.buckets:
-    part = _read_parts(out_dir, bucket)
-    fake = part["features"]
-    kid_mean, kid_std = metrics.kid(real["features"], fake)
-    row = {"images": int(len(part["index"])), "samples": int(part["psnr"].size),
-           "hole_ratio": float(part["hole_ratio"].mean()),
-           "fid": metrics.fid.fid(metrics.FeatureStats.from_features(fake), real_stats),
-           "kid": kid_mean, "kid_std": kid_std,
-           "l1_percent": float(part["l1_percent"].mean()), "psnr": float(part["psnr"].mean()),
-           "ssim": float(part["ssim"].mean())}
-    if "lpips" in part:
-      row["lpips"] = float(part["lpips"].mean())
-    results["buckets"][bucket] = row
+    results["buckets"][bucket] = _row(_read_parts(out_dir, bucket), real, real_stats)
+    for m in baselines:
+      results["baselines"][m][bucket] = _row(_read_parts(out_dir, _part_name((m, bucket))), real,
+                                             real_stats)
   return results
+
+
+def _row(part: dict, real: dict, real_stats) -> dict:
+  """One method's scores under one bucket from its parts."""
+  fake = part["features"]
+  kid_mean, kid_std = metrics.kid(real["features"], fake)
+  row = {"images": int(len(part["index"])), "samples": int(part["psnr"].size),
+         "hole_ratio": float(part["hole_ratio"].mean()),
+         "fid": metrics.fid.fid(metrics.FeatureStats.from_features(fake), real_stats),
+         "kid": kid_mean, "kid_std": kid_std,
+         "l1_percent": float(part["l1_percent"].mean()), "psnr": float(part["psnr"].mean()),
+         "ssim": float(part["ssim"].mean())}
+  for key in ("lpips_gt", "lpips"):  # lpips_gt: absent from parts of older versions
+    if key in part:
+      row[key] = float(part[key].mean())
+  return row
 
 
 def _fmt(value, digits):
   return "–" if value is None else f"{value:.{digits}f}"
 
 
+def _methods(results: dict) -> list[tuple[str, dict]]:
+  """(row title, {bucket: row}) of the model, then of each baseline."""
+  return [("Ours", results["buckets"])] + [
+      (classical.TITLES.get(m, m), rows) for m, rows in results.get("baselines", {}).items()]
+
+
 def results_markdown(results: dict) -> str:
   s = results["settings"]
-  rows = results["buckets"]
-  buckets = list(rows)
-  titles = [BUCKET_TITLES.get(b, b + "%") for b in buckets]
+  buckets = list(results["buckets"])
+  titles = [_bucket_title(b) for b in buckets]
+  methods = _methods(results)
+  net = s["lpips_net"]
   columns = [("FID↓", "fid", 2), ("ℓ1 (%)↓", "l1_percent", 2), ("PSNR↑", "psnr", 2),
-             ("SSIM↑", "ssim", 3), (f"LPIPS ({s['lpips_net']})↑", "lpips", 3)]
+             ("SSIM↑", "ssim", 3), (f"LPIPS-GT ({net})↓", "lpips_gt", 3),
+             (f"LPIPS ({net})↑", "lpips", 3)]
   header = "| | " + " | ".join(f"{name} {t}" for name, _, _ in columns for t in titles) + " |"
+  baseline_text = ""
+  if len(methods) > 1:
+    baseline_text = (f" Baselines ({', '.join(t for t, _ in methods[1:])}): one deterministic "
+                     "completion per input, composited and scored by the same code on the same "
+                     "images and masks; no diversity (–).")
   lines = [
       f"# Evaluation of `{results['workdir']}` on its {s['split']} split",
       "",
@@ -330,33 +423,46 @@ def results_markdown(results: dict) -> str:
       f"{s['seed']}; checkpoints: stage 1 step {s['checkpoint_steps'].get('structure')}, "
       f"stage 2 step {s['checkpoint_steps'].get('texture')}; FID on the pool features of the FID "
       f"Inception ({s['fid_convention']} input convention) against the {results['images']} "
-      f"ground-truth images; LPIPS {s['lpips_net']} over {s['num_pairs']} pairs of samples per "
-      f"input. {results['date']}, {results.get('device', '')}.",
+      f"ground-truth images; LPIPS-GT: LPIPS {net} of each sample to its ground truth (mean over "
+      f"all samples); LPIPS: diversity, LPIPS {net} over {s['num_pairs']} pairs of samples per "
+      f"input.{baseline_text} {results['date']}, {results.get('device', '')}.",
       "",
       "Table 1 layout:",
       "",
       header,
       "|---" * (1 + len(columns) * len(buckets)) + "|",
-      "| Ours | " + " | ".join(_fmt(rows[b].get(key), digits) for _, key, digits in columns
-                             for b in buckets) + " |",
+  ]
+  for title, rows in methods:
+    cells = (_fmt(rows[b].get(key), digits) for _, key, digits in columns for b in buckets)
+    lines.append(f"| {title} | " + " | ".join(cells) + " |")
+  lines += [
       "",
       "Per bucket:",
       "",
-      "| masks | mean hole | images × samples | FID↓ | KID×10³↓ | ℓ1 (%)↓ | PSNR↑ | SSIM↑ | "
-      "LPIPS↑ |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| masks | method | mean hole | images × samples | FID↓ | KID×10³↓ | ℓ1 (%)↓ | PSNR↑ | "
+      "SSIM↑ | LPIPS-GT↓ | LPIPS↑ |",
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ]
   for b, t in zip(buckets, titles):
-    r = rows[b]
-    lines.append(
-        f"| {t} | {r['hole_ratio']:.1%} | {r['images']} × {r['samples'] // r['images']} | "
-        f"{r['fid']:.2f} | {1e3 * r['kid']:.2f} ± {1e3 * r['kid_std']:.2f} | "
-        f"{r['l1_percent']:.2f} | {r['psnr']:.2f} | {r['ssim']:.3f} | "
-        f"{_fmt(r.get('lpips'), 3)} |")
+    for title, rows in methods:
+      r = rows[b]
+      lines.append(
+          f"| {t} | {title} | {r['hole_ratio']:.1%} | {r['images']} × "
+          f"{r['samples'] // r['images']} | {r['fid']:.2f} | "
+          f"{1e3 * r['kid']:.2f} ± {1e3 * r['kid_std']:.2f} | {r['l1_percent']:.2f} | "
+          f"{r['psnr']:.2f} | {r['ssim']:.3f} | {_fmt(r.get('lpips_gt'), 3)} | "
+          f"{_fmt(r.get('lpips'), 3)} |")
   if "completion_images_per_s" in results:
     lines += ["", f"Completion speed during the evaluation (both stages, batch "
               f"{s['batch_size']} × {s['num_samples']} samples, metrics excluded): "
               f"{results['completion_images_per_s']:.1f} images/s."]
+  speeds = results.get("baseline_seconds_per_image", {})
+  if speeds:
+    lines += ["", "Baselines' time on the CPU (metrics excluded): " + ", ".join(
+        f"{classical.TITLES.get(m, m)} {1e3 * sec:.1f} ms/image" for m, sec in speeds.items())
+        + "."]
+  for note in results.get("notes", []):
+    lines += ["", f"Note: {note}."]
   return "\n".join(lines) + "\n"
 
 
@@ -397,6 +503,8 @@ def define_flags():
   flags.DEFINE_enum("fid_convention", "pytorch_fid", ["pytorch_fid", "tf"],
                     "Resize and input range of the FID network (pytorch-fid's or TF's).")
   flags.DEFINE_string("data_dir", None, "Where the prepared tfds data live (default: the run's).")
+  flags.DEFINE_list("baselines", [], "Classical methods scored as extra rows on the same images "
+                    f"and masks: {', '.join(classical.NAMES)} (telea: opencv-python-headless).")
   flags.mark_flags_as_required(["workdir"])
 
 
@@ -409,7 +517,8 @@ def main(argv):
       num_samples=FLAGS.num_samples, temperature=FLAGS.temperature, seed=FLAGS.seed,
       batch_size=FLAGS.batch_size, max_images=FLAGS.max_images, num_pairs=FLAGS.num_pairs,
       lpips_net=FLAGS.lpips_net, inception_path=FLAGS.inception,
-      fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir)
+      fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir,
+      baselines=tuple(FLAGS.baselines))
   print(results_markdown(results))
   print(f"wrote results.md, results.json and examples_*.png to {results['out_dir']}")
 
