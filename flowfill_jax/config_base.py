@@ -36,6 +36,12 @@ def base_config() -> ml_collections.ConfigDict:
   s.scale_fn = "sigmoid"  # or "exp" (the paper's exp(s), soft-clamped)
   s.clamp = 3.0
   s.n_bits = 8
+  # Stage-1 deviations from the paper (README "Stage 1"; experiments/notes_condition.md):
+  s.mask_mode = "any"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
+  s.residual = False  # f models I_s − base (known low-res content; E's coarse output in the hole)
+  s.lowres_condition = False  # space-to-depth of [base, M↓, known share] appended to every ft_l
+  s.cond_norm = False  # ActNorm on every ft_l
+  s.learn_top = False  # conditional prior for z_L (Glow's learntop) instead of N(0, I)
   s.scan_unroll = 0  # flow steps per scan iteration; 0 = all (fully unrolled, fastest)
 
   t = c.model.texture = ml_collections.ConfigDict()
@@ -44,15 +50,25 @@ def base_config() -> ml_collections.ConfigDict:
   t.disc_features = (64, 128, 256, 512)
   t.disc_with_mask = False
   t.gan_loss = "nonsaturating"  # or "hinge"
+  # G's ×2 up-convs: "icnr" (transposed, ICNR init: no checkerboard at init), "transpose"
+  # (same layers, default init) or "resize" (nearest ×2 + 3×3 gated conv)
+  t.upsample = "icnr"
 
   c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,
                        lr_halvings=(0.5, 0.75, 0.9, 0.95))
   c.structure.temperature = 0.8
+  c.structure.coarse_l1_weight = 0.0  # auxiliary ℓ1 of E's coarse output against I_gt↓
 
   c.texture = _stage(steps=300_000, batch_size=8, lr=1e-4, b1=0.0, b2=0.9, lr_halvings=())
   c.texture.adv_weight = 0.1
   c.texture.l1_weight = 1.0
   c.texture.max_noise_fraction = 0.5  # fraction of z replaced by noise, drawn up to this
+  # ICT's guided upsampler (which the paper's stage-2 settings are): README "Training".
+  c.texture.l1_mode = "raw_hole_normalized"  # mean|G_raw − gt| / mean(M); or "composite"
+  c.texture.d_lr_ratio = 0.1  # D's learning rate = this × G's (ICT's D2G_LR)
+  c.texture.perceptual_weight = 0.0  # VGG perceptual loss on G's raw output (ICT: 0.1)
+  c.texture.style_weight = 0.0  # VGG Gram style loss in the hole (ICT: 250)
+  c.texture.paste_known_prior = True  # G's prior gets I_m↓'s fully known low-res pixels
   return c
 
 

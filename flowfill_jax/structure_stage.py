@@ -1,4 +1,5 @@
-"""Stage 1 training: E and f trained together on the NLL of I_s = I_gt↓ (paper eq. 4)."""
+"""Stage 1 training: E and f trained together on the NLL of I_s = I_gt↓ (paper eq. 4),
+plus `coarse_l1_weight` × the ℓ1 of E's coarse output (its RGB head, as DeepFill trains E)."""
 
 import flax.struct
 import jax
@@ -50,24 +51,29 @@ class StructureStage:
     return StructureState(step=jnp.zeros((), jnp.int32), params=params,
                           constants=variables["constants"], opt_state=self.tx.init(params))
 
-  def _bpd(self, params, constants, batch, rng):
+  def _losses(self, params, constants, batch, rng):
     return self.model.apply({"params": params, "constants": constants}, batch["image"],
-                            masked(batch), batch["mask"], rng)
+                            masked(batch), batch["mask"], rng, method=self.model.losses)
 
   def train_step(self, state: StructureState, batch, key, frozen=None):
     rng = jax.random.fold_in(key, state.step)
-    loss_fn = lambda p: jnp.mean(self._bpd(p, state.constants, batch, rng))
-    loss, grads = jax.value_and_grad(loss_fn)(state.params)
+    weight = self.stage_config.coarse_l1_weight
+
+    def loss_fn(params):
+      terms = jax.tree.map(jnp.mean, self._losses(params, state.constants, batch, rng))
+      return terms["bits_per_dim"] + weight * terms["coarse_l1"], terms
+
+    (_, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
     updates, opt_state = self.tx.update(grads, state.opt_state, state.params)
     new_state = state.replace(step=state.step + 1,
                               params=optax.apply_updates(state.params, updates),
                               opt_state=opt_state)
-    return new_state, {"bits_per_dim": loss, "grad_norm": optax.tree.norm(grads),
+    return new_state, {**terms, "grad_norm": optax.tree.norm(grads),
                        "lr": self.schedule(state.step)}
 
   def eval_step(self, state: StructureState, batch, key, frozen=None):
-    """Per-example validation bits/dim (fixed dequantisation noise)."""
-    return {"bits_per_dim": self._bpd(state.params, state.constants, batch, key)}
+    """Per-example validation bits/dim (fixed dequantisation noise) and coarse ℓ1."""
+    return self._losses(state.params, state.constants, batch, key)
 
   def sample_rows(self, state: StructureState, batch, key, frozen=None):
     """Columns of the sample sheet: masked input, samples at τ, ground truth (prior size)."""

@@ -171,10 +171,44 @@ class Squeeze(Bijector):
     return (unsqueeze(x) if inverse else squeeze(x)), zero
 
 
+class ConditionalShift(Bijector):
+  """y = x − base(cond): the flow models the residual from a base image (log-det 0).
+
+  With the masked input's known low-res pixels as the base, a known pixel's residual
+  is only its dequantisation noise, so the flow need not rebuild it from features.
+  """
+
+  @nn.compact
+  def __call__(self, x, cond, inverse=False):
+    zero = jnp.zeros((x.shape[0],), x.dtype)
+    return (x + cond if inverse else x - cond), zero
+
+
 def gaussian_log_prob(z, mean, log_scale) -> jax.Array:
   """Per-example log N(z; mean, exp(log_scale)²), summed over all but the batch axis."""
   d = (z - mean) * jnp.exp(-log_scale)
   return _sum_per_example(-0.5 * d * d - log_scale - 0.5 * math.log(2 * math.pi))
+
+
+class GaussianHead(nn.Module):
+  """(mean, log σ) of a latent from a zero-initialised 3×3 conv: starts as N(0, I)."""
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x):
+    raw = nn.Conv(2 * self.features, (3, 3), kernel_init=nn.initializers.zeros,
+                  name="prior")(x)
+    return jnp.split(raw, 2, axis=-1)
+
+
+def standardize(z, mean, log_scale, temperature=1.0):
+  """z → ε with z = mean + τ·σ·ε (the coordinates sampling draws ε ~ N(0, I) in)."""
+  return (z - mean) * jnp.exp(-log_scale) / temperature
+
+
+def destandardize(eps, mean, log_scale, temperature=1.0):
+  return mean + temperature * jnp.exp(log_scale) * eps
 
 
 class Split(nn.Module):
@@ -185,14 +219,9 @@ class Split(nn.Module):
   a zero-initialised 3×3 conv of [kept half, ft_l] (so the prior starts as N(0, I)).
   """
 
-  def prior(self, kept, cond):
-    raw = self._prior_net(kept, cond)
-    return jnp.split(raw, 2, axis=-1)
-
   @nn.compact
-  def _prior_net(self, kept, cond):
-    return nn.Conv(2 * kept.shape[-1], (3, 3), kernel_init=nn.initializers.zeros,
-                   name="prior")(jnp.concatenate([kept, cond], -1))
+  def prior(self, kept, cond):
+    return GaussianHead(kept.shape[-1], name="head")(jnp.concatenate([kept, cond], -1))
 
   def forward(self, x, cond, *, standardized=False):
     """x → (kept, z, log p(z | kept, cond)); with `standardized`, ε = (z − mean)/σ for z."""
@@ -201,12 +230,29 @@ class Split(nn.Module):
     mean, log_scale = self.prior(kept, cond)
     logp = gaussian_log_prob(z, mean, log_scale)
     if standardized:
-      z = (z - mean) * jnp.exp(-log_scale)
+      z = standardize(z, mean, log_scale)
     return kept, z, logp
 
   def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
     """(kept, z) → x. With `standardized`, z is ε and z_l = mean + τ·σ·ε."""
     mean, log_scale = self.prior(kept, cond)
     if standardized:
-      z = mean + temperature * jnp.exp(log_scale) * z
+      z = destandardize(z, mean, log_scale, temperature)
     return jnp.concatenate([kept, z], -1), gaussian_log_prob(z, mean, log_scale)
+
+
+class TopPrior(nn.Module):
+  """The last level's prior: N(0, I) (the paper), or learned from ft_L (Glow's `learntop`).
+
+  A conditional mean and scale let the top latent carry the condition too, so known
+  pixels can be near-deterministic at every level, not only in the split-off halves.
+  """
+
+  learned: bool = False
+
+  @nn.compact
+  def __call__(self, cond, channels: int):
+    if not self.learned:
+      zeros = jnp.zeros(cond.shape[:-1] + (channels,), cond.dtype)
+      return zeros, zeros
+    return GaussianHead(channels, name="head")(cond)

@@ -5,8 +5,10 @@ DeepFill's own gated-conv convention (a "gated conv of n channels" returns n/2
 features times n/2 gates, ELU). E's job here is not its RGB output but its
 feature maps: the flow level at each resolution is conditioned on the last map at
 that resolution of the coarse decoder and of the refine decoder, concatenated
-(SPEC.md). E's RGB outputs get no gradient from the NLL; the coarse output is still
-pasted into the refine branch's input, as DeepFill does.
+(SPEC.md). E also returns its coarse RGB output: the stage-1 model uses it as the
+flow's base image in the hole (and may train it with an auxiliary ℓ1, as DeepFill
+trains its coarse net); inside E it is pasted into the refine branch's input
+without gradient, as DeepFill does.
 """
 
 import functools
@@ -87,9 +89,10 @@ def contextual_attention(f, b, mask, *, ksize=3, rate=2, fuse_k=3, softmax_scale
 class GatedEncoder(nn.Module):
   """DeepFill v2's inpaint net on [I_m↓, ones, M↓], returning its decoder features.
 
-  Returns `{resolution: features}` for the two decoder resolutions (input/2 and
-  input/4): the last coarse-decoder map there concatenated with the last
-  refine-decoder map there.
+  Returns `({resolution: features}, coarse)`: for the two decoder resolutions
+  (input/2 and input/4) the last coarse-decoder map there concatenated with the
+  last refine-decoder map there; and the coarse branch's RGB image in [0, 1] at the
+  input's size. `mask` may be fractional (the known share of each pixel).
   """
 
   cnum: int = 48
@@ -131,8 +134,7 @@ class GatedEncoder(nn.Module):
     coarse_rgb = jnp.tanh(nn.Conv(3, (3, 3), name="conv17")(x))
 
     # Refine network on the coarse result pasted into the hole (no gradient to it).
-    coarse_rgb = jax.lax.stop_gradient(coarse_rgb)
-    xnow = coarse_rgb * mask + xin * (1.0 - mask)
+    xnow = jax.lax.stop_gradient(coarse_rgb) * mask + xin * (1.0 - mask)
     x = gen_conv(cnum, 5, name="xconv1")(xnow)
     x = gen_conv(cnum, 3, 2, name="xconv2_downsample")(x)
     x = gen_conv(2 * cnum, name="xconv3")(x)
@@ -163,10 +165,11 @@ class GatedEncoder(nn.Module):
     refine_half = gen_conv(2 * cnum, name="allconv14")(x)
 
     size = masked_image.shape[1]
-    return {
+    features = {
         size // 2: jnp.concatenate([coarse_half, refine_half], -1),
         size // 4: jnp.concatenate([coarse_quarter, refine_quarter], -1),
     }
+    return features, (coarse_rgb + 1.0) / 2.0
 
 
 def level_conditions(features: dict, prior_size: int, levels: int) -> list:

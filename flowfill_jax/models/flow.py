@@ -11,15 +11,17 @@ bits per dimension, latents of a prior image and back, and sampling at τ.
 """
 
 import math
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from flowfill_jax import image_ops
-from flowfill_jax.models.bijectors import (FlowStep, Split, gaussian_log_prob, squeeze,
-                                           unsqueeze)
+from flowfill_jax.models import condition
+from flowfill_jax.models.bijectors import (ActNorm, ConditionalShift, FlowStep, Split, TopPrior,
+                                           destandardize, gaussian_log_prob, squeeze,
+                                           standardize, unsqueeze)
 from flowfill_jax.models.encoder import GatedEncoder, level_conditions
 
 _STEP_SCAN = dict(variable_axes={"params": 0, "constants": 0},
@@ -51,12 +53,15 @@ class FlowLevel(nn.Module):
   scale_fn: str = "sigmoid"
   clamp: float = 3.0
   split: bool = True
+  learn_top: bool = False
   scan_unroll: int | bool = True
 
   def setup(self):
     self.step = FlowStep(self.hidden, self.scale_fn, self.clamp)
     if self.split:
       self.splitter = Split()
+    else:
+      self.top = TopPrior(self.learn_top)
 
   def _run_steps(self, h, cond, inverse):
     scan = _scan_steps(self.steps, inverse, self.scan_unroll)
@@ -69,7 +74,9 @@ class FlowLevel(nn.Module):
     if self.split:
       kept, z, logp = self.splitter.forward(h, cond, standardized=standardized)
       return kept, z, logdet, logp
-    return None, h, logdet, gaussian_log_prob(h, 0.0, 0.0)
+    mean, log_scale = self.top(cond, h.shape[-1])
+    logp = gaussian_log_prob(h, mean, log_scale)
+    return None, standardize(h, mean, log_scale) if standardized else h, logdet, logp
 
   def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
     """(kept, z_l) → (x, log-det of the inverse, log p(z_l))."""
@@ -77,8 +84,9 @@ class FlowLevel(nn.Module):
       h, logp = self.splitter.inverse(kept, z, cond, standardized=standardized,
                                       temperature=temperature)
     else:
-      h = temperature * z if standardized else z
-      logp = gaussian_log_prob(h, 0.0, 0.0)
+      mean, log_scale = self.top(cond, z.shape[-1])
+      h = destandardize(z, mean, log_scale, temperature) if standardized else z
+      logp = gaussian_log_prob(h, mean, log_scale)
     h, logdet = self._run_steps(h, cond, inverse=True)
     return unsqueeze(h), logdet, logp
 
@@ -91,13 +99,14 @@ class ConditionalFlow(nn.Module):
   hidden: int = 64
   scale_fn: str = "sigmoid"
   clamp: float = 3.0
+  learn_top: bool = False
   scan_unroll: int | bool = True
 
   def setup(self):
     self.blocks = [
         FlowLevel(self.steps, self.hidden, self.scale_fn, self.clamp,
-                  split=i < self.levels - 1, scan_unroll=self.scan_unroll,
-                  name=f"level_{i}")
+                  split=i < self.levels - 1, learn_top=self.learn_top,
+                  scan_unroll=self.scan_unroll, name=f"level_{i}")
         for i in range(self.levels)
     ]
 
@@ -157,12 +166,25 @@ def unflatten_latents(flat: jax.Array, prior_size: int, levels: int) -> list:
   return out
 
 
+class Condition(NamedTuple):
+  levels: list   # ft_l per flow level
+  base: jax.Array  # [B, P, P, 3] flow-space image the flow models the residual from
+  coarse: jax.Array  # [B, P, P, 3] E's coarse RGB guess of I_gt↓, in [0, 1]
+
+
 class StructurePrior(nn.Module):
   """Stage 1: E and f together model p(I_s | I_m) at `prior_size`² (paper eq. 3–4).
 
   Inputs at the model's boundary are the full-resolution masked image (float32 in
-  [0, 1]) and mask (1 = hole); they are brought down to `prior_size` here
-  (area for the image, any-hole for the mask).
+  [0, 1]) and mask (1 = hole); they are brought down to `prior_size` here (area
+  averages; `mask_mode` "any" shows E the any-hole mask of SPEC.md, "fraction" the
+  share of each low-res pixel that is missing).
+
+  Deviations from the paper, each a field (README, "Stage 1"): `residual` puts a
+  conditional shift by the base image (known low-res content, E's coarse output in
+  the hole) in front of f; `lowres_condition` appends the space-to-depth of
+  [base, M↓, known share] to every ft_l; `cond_norm` ActNorm-normalises each ft_l;
+  `learn_top` gives z_L a conditional prior. All off is the paper's model.
   """
 
   prior_size: int = 64
@@ -173,67 +195,125 @@ class StructurePrior(nn.Module):
   scale_fn: str = "sigmoid"
   clamp: float = 3.0
   n_bits: int = 8
+  mask_mode: str = "any"
+  residual: bool = False
+  lowres_condition: bool = False
+  cond_norm: bool = False
+  learn_top: bool = False
   scan_unroll: int | bool = True
 
   def setup(self):
     if self.prior_size % 2 ** self.levels:
       raise ValueError(f"prior_size {self.prior_size} must be divisible by "
                        f"2**levels = {2 ** self.levels}")
+    if self.mask_mode not in ("any", "fraction"):
+      raise ValueError(f"mask_mode {self.mask_mode!r}: expected 'any' or 'fraction'")
     self.encoder = GatedEncoder(self.encoder_cnum)
+    self.shift = ConditionalShift()
+    if self.cond_norm:
+      # eps 0.1: a channel that is constant in the first batch (a mask share) is not
+      # blown up by 1/std.
+      self.cond_norms = [ActNorm(eps=0.1, name=f"cond_norm_{i}") for i in range(self.levels)]
     self.flow = ConditionalFlow(self.levels, self.steps, self.hidden, self.scale_fn,
-                                self.clamp, self.scan_unroll)
+                                self.clamp, self.learn_top, self.scan_unroll)
 
   @property
   def num_dims(self) -> int:
     return 3 * self.prior_size ** 2
 
-  def conditions(self, masked_image, mask):
-    """E(I_m↓, M↓) → the per-level conditions ft_l."""
-    mask_lr = image_ops.mask_downsample(mask, self.prior_size)
-    image_lr = image_ops.area_downsample(masked_image, self.prior_size) * (1 - mask_lr)
-    features = self.encoder(image_lr, mask_lr)
-    return level_conditions(features, self.prior_size, self.levels)
+  def conditions(self, masked_image, mask) -> Condition:
+    """E(I_m↓, M↓) and the low-res input → the per-level ft_l and the base image."""
+    low = condition.lowres_views(masked_image, mask, self.prior_size)
+    if self.mask_mode == "fraction":
+      e_image, e_mask = low.known_mean, 1.0 - low.known
+    else:
+      e_image, e_mask = low.known_sum * (1.0 - low.hole), low.hole
+    features, coarse = self.encoder(e_image, e_mask)
+    conds = level_conditions(features, self.prior_size, self.levels)
+    if self.residual:
+      base = condition.base_image(low, coarse)
+    else:
+      base = jnp.zeros_like(coarse)
+    if self.lowres_condition:
+      shown = base if self.residual else (low.known_sum - 0.5 * low.known) * (1.0 - low.hole)
+      lowres = jnp.concatenate([shown, low.hole, low.known], -1)
+      conds = [jnp.concatenate([c, condition.space_to_depth(lowres, 2 ** (i + 1))], -1)
+               for i, c in enumerate(conds)]
+    if self.cond_norm:
+      conds = [norm(c)[0] for norm, c in zip(self.cond_norms, conds)]
+    return Condition(conds, base, coarse)
+
+  def _encode(self, x, cond: Condition, standardized):
+    x, _ = self.shift.forward(x, cond.base)
+    return self.flow.forward(x, cond.levels, standardized=standardized)
 
   def encode(self, prior, masked_image, mask, *, standardized=False):
     """A prior image in flow space ([-0.5, 0.5], prior_size²) → (latents, logdet, logp)."""
-    return self.flow.forward(prior, self.conditions(masked_image, mask),
-                             standardized=standardized)
+    return self._encode(prior, self.conditions(masked_image, mask), standardized)
 
   def decode(self, latents, masked_image, mask, *, standardized=False, temperature=1.0):
     """Latents → the prior image in flow space (and the inverse log-det, log p_Z)."""
-    return self.flow.inverse(latents, self.conditions(masked_image, mask),
-                             standardized=standardized, temperature=temperature)
+    cond = self.conditions(masked_image, mask)
+    x, logdet, logp = self.flow.inverse(latents, cond.levels, standardized=standardized,
+                                        temperature=temperature)
+    x, _ = self.shift.inverse(x, cond.base)
+    return x, logdet, logp
+
+  def _bits(self, x, cond: Condition):
+    """NLL in bits/dim of a dequantised flow-space prior, with the −log(n_bins) term."""
+    _, logdet, logp = self._encode(x, cond, False)
+    nll = -(logp + logdet) + self.num_dims * self.n_bits * math.log(2.0)
+    return nll / (self.num_dims * math.log(2.0))
+
+  def losses(self, image, masked_image, mask, rng=None):
+    """Per-example training terms: `bits_per_dim` of I_s = I_gt↓ (dequantised by
+    `rng`'s uniform noise, or mid-bin when None) and `coarse_l1`, the mean |E's coarse
+    output − I_gt↓| (the auxiliary loss that trains E's RGB head, as in DeepFill)."""
+    truth = image_ops.area_downsample(image, self.prior_size)
+    cond = self.conditions(masked_image, mask)
+    bits = self._bits(image_ops.dequantize(truth, self.n_bits, rng), cond)
+    coarse_l1 = jnp.mean(jnp.abs(cond.coarse - truth), axis=(1, 2, 3))
+    return {"bits_per_dim": bits, "coarse_l1": coarse_l1}
 
   def bits_per_dim(self, image, masked_image, mask, rng=None):
     """NLL of I_s = I_gt↓ in bits per dimension, with dequantisation (Glow's bits_x).
 
     `rng` draws the uniform dequantisation noise; None uses mid-bin values.
     """
-    prior = image_ops.dequantize(
-        image_ops.area_downsample(image, self.prior_size), self.n_bits, rng)
-    _, logdet, logp = self.encode(prior, masked_image, mask)
-    nll = -(logp + logdet) + self.num_dims * self.n_bits * math.log(2.0)
-    return nll / (self.num_dims * math.log(2.0))
+    return self.losses(image, masked_image, mask, rng)["bits_per_dim"]
 
   def __call__(self, image, masked_image, mask, rng=None):
     return self.bits_per_dim(image, masked_image, mask, rng)
 
+  def prior_bits_per_dim(self, prior, masked_image, mask):
+    """bits/dim of a prior image in [0, 1] at prior_size², quantised to `n_bits` and
+    evaluated mid-bin: the figure training reports, for any prior (a diagnostic)."""
+    x = image_ops.dequantize(prior, self.n_bits, None)
+    return self._bits(x, self.conditions(masked_image, mask))
+
   def sample_and_log_prob(self, rng, masked_image, mask, temperature=0.8):
-    """One prior per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), in
-    [0, 1], and its exact log density log p(I_s | I_m) (per example, nats)."""
+    """One prior per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), and its
+    exact log density log p(I_s | I_m) under the model (τ = 1), per example, in nats.
+
+    The prior is returned as sampled (x + 0.5, not clipped to [0, 1]) so that
+    `log_prob` of it gives the same figure; clip it to show or use it as an image.
+    By change of variables, log p(x) = log p_Z(z) − log|det ∂f⁻¹/∂z|.
+    """
     batch = masked_image.shape[0]
     keys = jax.random.split(rng, self.levels)
     eps = [jax.random.normal(k, (batch,) + s, masked_image.dtype)
            for k, s in zip(keys, latent_shapes(self.prior_size, self.levels))]
     x, logdet_inverse, logp = self.decode(eps, masked_image, mask, standardized=True,
                                           temperature=temperature)
-    return image_ops.postprocess(x), logp + logdet_inverse
+    return x + 0.5, logp - logdet_inverse
 
   def sample(self, rng, masked_image, mask, temperature=0.8):
-    """One prior per input in [0, 1] (see `sample_and_log_prob`)."""
-    return self.sample_and_log_prob(rng, masked_image, mask, temperature)[0]
+    """One prior per input as an image in [0, 1] (see `sample_and_log_prob`)."""
+    prior, _ = self.sample_and_log_prob(rng, masked_image, mask, temperature)
+    return jnp.clip(prior, 0.0, 1.0)
 
   def log_prob(self, prior, masked_image, mask):
-    """Exact log p(I_s | I_m) in nats of a prior image in [0, 1] at prior_size²."""
+    """Exact log p(I_s | I_m) in nats of a prior at prior_size² (image units, x + 0.5):
+    log p_Z(f(x)) + log|det ∂f/∂x|, at the given continuous point."""
     _, logdet, logp = self.encode(prior - 0.5, masked_image, mask)
     return logp + logdet
