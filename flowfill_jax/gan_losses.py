@@ -1,4 +1,5 @@
-"""Stage-2 losses (paper eq. 8–10): adversarial on D's logits plus ℓ1 reconstruction.
+"""Stage-2 losses (paper eq. 8–10): adversarial on D's logits plus ℓ1 reconstruction,
+and the VGG perceptual and style losses of ICT's guided upsampler (off by default).
 
 Eq. 8 is the minimax GAN value `E[log(1 - D(I_c))] + E[log D(I_gt)]`. D
 maximises it, i.e. minimises the binary cross-entropy of its logits against
@@ -45,19 +46,57 @@ def generator_adversarial_loss(fake_logits: jax.Array,
   return jnp.mean(optax.sigmoid_binary_cross_entropy(fake_logits, jnp.ones_like(fake_logits)))
 
 
-def l1_loss(completed: jax.Array, target: jax.Array) -> jax.Array:
-  """Eq. 9: mean absolute error over all pixels and channels.
+L1_MODES = ("raw_hole_normalized", "composite")
 
-  The paper applies it to the composite I_c, so known pixels contribute zero and
-  only the hole is trained; pass G's raw output to supervise it everywhere.
+
+def l1_loss(completed: jax.Array, target: jax.Array) -> jax.Array:
+  """Eq. 9 as written: mean absolute error over all pixels and channels.
+
+  On the composite I_c (`l1_mode="composite"`) known pixels contribute zero, so
+  the hole's weight is its area share and G gets no signal outside it.
   """
   return jnp.mean(jnp.abs(completed - target))
 
 
-def generator_objective(fake_logits: jax.Array, completed: jax.Array, target: jax.Array, *,
-                        adv_weight: float = 0.1, l1_weight: float = 1.0,
-                        kind: str = "nonsaturating") -> tuple[jax.Array, dict[str, jax.Array]]:
-  """Eq. 10 for G: `adv_weight * L_adv + l1_weight * L1` → (total, {"adv", "l1"})."""
-  adv = generator_adversarial_loss(fake_logits, kind)
-  l1 = l1_loss(completed, target)
-  return adv_weight * adv + l1_weight * l1, {"adv": adv, "l1": l1}
+def hole_normalized_l1(raw: jax.Array, target: jax.Array, mask: jax.Array) -> jax.Array:
+  """ICT's ℓ1 (`l1_mode="raw_hole_normalized"`): `mean|raw − gt| / mean(M)`.
+
+  ICT (Guided_Upsample/src/models.py): `self.l1_loss(outputs, images) *
+  L1_LOSS_WEIGHT / torch.mean(masks)`, `nn.L1Loss()` over every pixel of G's raw
+  output, divided by the hole ratio of the whole batch. So the hole weighs about as
+  much as if the loss were its own mean, and the known pixels still train G.
+  (The floor of 1e-6 only matters for a batch with no hole at all.)
+  """
+  return jnp.mean(jnp.abs(raw - target)) / jnp.maximum(jnp.mean(mask), 1e-6)
+
+
+def perceptual_loss(features: dict, target_features: dict) -> jax.Array:
+  """ICT's PerceptualLoss: Σ over layers of the mean |φ_l(x) − φ_l(y)| (weights 1)."""
+  return sum(jnp.mean(jnp.abs(features[k] - target_features[k])) for k in features)
+
+
+def gram(f: jax.Array) -> jax.Array:
+  """[B, H, W, C] features → [B, C, C] Gram matrices, / (H·W·C) as ICT's compute_gram."""
+  b, h, w, c = f.shape
+  f = f.reshape(b, h * w, c)
+  return jnp.einsum("bnc,bnd->bcd", f, f) / (h * w * c)
+
+
+def style_loss(features: dict, target_features: dict) -> jax.Array:
+  """ICT's StyleLoss: Σ over layers of the mean |gram(φ_l(x)) − gram(φ_l(y))|."""
+  return sum(jnp.mean(jnp.abs(gram(features[k]) - gram(target_features[k]))) for k in features)
+
+
+def generator_objective(fake_logits: jax.Array, losses: dict[str, jax.Array],
+                        weights: dict[str, float], kind: str = "nonsaturating"
+                        ) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """G's objective: `weights["adv"] · L_adv + Σ_k weights[k] · losses[k]` → (total, parts).
+
+  Eq. 10 is `losses = {"l1": …}` with weights adv 0.1, l1 1.0; `parts` holds every
+  term unweighted, "adv" included.
+  """
+  parts = {"adv": generator_adversarial_loss(fake_logits, kind), **losses}
+  missing = set(parts) - set(weights)
+  if missing:
+    raise ValueError(f"no weight for the loss terms {sorted(missing)}")
+  return sum(weights[k] * v for k, v in parts.items()), parts

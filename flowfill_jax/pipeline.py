@@ -4,27 +4,52 @@
 
 The N samples of each input run as one batch through both stages, so a single
 jitted call does all the work; the building block of sampling and evaluation.
+`TwoStage.generate` is where G's input is formed, for training and sampling alike.
 """
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 
+from flowfill_jax import image_ops
 from flowfill_jax.models.flow import StructurePrior
-from flowfill_jax.models.generator import TextureGenerator
+from flowfill_jax.models.generator import GeneratorOutput, TextureGenerator
 
 
 def build_generator(config: ml_collections.ConfigDict) -> TextureGenerator:
   t = config.model.texture
-  return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks)
+  return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
+                          upsample=t.upsample)
+
+
+def paste_known_prior(priors: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
+  """The prior with every fully known low-res pixel replaced by `I_m↓`'s.
+
+  A low-res pixel is fully known when none of its high-res pixels is a hole
+  (`mask_downsample`, any-hole); there `area_downsample(I_m)` is the ground truth's
+  low-res pixel (exactly, when H is a multiple of P), which the flow's sample only
+  approximates. G then sees the same known context at sampling as at training,
+  whatever noise the prior carries.
+  Shapes: priors [B, P, P, 3], masked_image [B, H, W, 3], mask [B, H, W, 1].
+  """
+  p = priors.shape[1]
+  known = image_ops.mask_downsample(mask, p) < 0.5
+  return jnp.where(known, image_ops.area_downsample(masked_image, p), priors)
 
 
 class TwoStage:
-  """Holds the two modules; `complete` is pure in its variables and jit-friendly."""
+  """Holds the two modules; `complete` is pure in its variables and jit-friendly.
 
-  def __init__(self, structure: StructurePrior, generator: TextureGenerator):
+  `paste_known_prior` (config `texture.paste_known_prior`): G's input prior gets the
+  known low-res pixels of `I_m↓` (`paste_known_prior` above). Only G's input: the priors
+  `complete` returns, and their log densities, are the flow's samples as drawn.
+  """
+
+  def __init__(self, structure: StructurePrior, generator: TextureGenerator,
+               paste_known_prior: bool = False):
     self.structure = structure
     self.generator = generator
+    self.paste_known_prior = paste_known_prior
 
   def priors(self, structure_vars, masked_image, mask, key, num: int, temperature: float):
     """[B·num, P, P, 3] structural priors in [0, 1], input-major (b0s0, b0s1, …), and
@@ -34,13 +59,22 @@ class TwoStage:
     return self.structure.apply(structure_vars, key, masked_rep, mask_rep, temperature,
                                 method=self.structure.sample_and_log_prob)
 
-  def texture(self, generator_params, priors, masked_image, mask):
-    """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""
+  def generate(self, generator_params, priors, masked_image, mask) -> GeneratorOutput:
+    """G on given priors ([B·num, …], or [B, …] when num = 1) → (raw, completed).
+
+    The one place G's input is formed (training and sampling): inputs repeated to
+    the priors' batch, the known prior pixels pasted when configured.
+    """
     num = priors.shape[0] // masked_image.shape[0]
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
-    return self.generator.apply({"params": generator_params}, priors, masked_rep,
-                                mask_rep).completed
+    if self.paste_known_prior:
+      priors = paste_known_prior(priors, masked_rep, mask_rep)
+    return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)
+
+  def texture(self, generator_params, priors, masked_image, mask):
+    """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""
+    return self.generate(generator_params, priors, masked_image, mask).completed
 
   def complete(self, structure_vars, generator_params, masked_image, mask, key, *,
                num: int = 1, temperature: float = 0.8):

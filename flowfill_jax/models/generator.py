@@ -5,6 +5,12 @@ resolution) and the masked image into the final completion (paper §3.3, SPEC.md
 an encoder down to H/4, dilated residual blocks there, a decoder back up. Every
 conv but the last is a gated conv with ICT's convention (`features` = C, gates
 `relu(f) * sigmoid(g)`); there is no normalisation.
+
+The decoder's two ×2 up-convolutions (`upsample`): "icnr" (default), ICT's 4×4/2
+transposed convs initialised by ICNR so that G starts without a checkerboard;
+"transpose", the same layers with Flax's default init (their four output phases
+start different: a checkerboard G must unlearn); "resize", nearest-neighbour ×2
+then a 3×3 gated conv (Odena et al., 2016; 2.25× the decoder's multiply-adds).
 """
 
 from typing import NamedTuple
@@ -13,7 +19,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from flowfill_jax.models.layers import GatedConv
+from flowfill_jax.models.layers import GatedConv, icnr_init, upsample_nearest
+
+UPSAMPLE = ("icnr", "transpose", "resize")
 
 
 class GeneratorOutput(NamedTuple):
@@ -54,6 +62,17 @@ class TextureGenerator(nn.Module):
   base_features: int = 64
   num_res_blocks: int = 8
   res_dilation: int = 2
+  upsample: str = "icnr"  # "icnr" | "transpose" | "resize" (module docstring)
+
+  def _up(self, x, features, name):
+    """One ×2 up-convolution of the decoder, as `upsample` says."""
+    if self.upsample == "resize":
+      return GatedConv(features, 3, activation=nn.relu, name=name)(upsample_nearest(x))
+    if self.upsample not in UPSAMPLE:
+      raise ValueError(f"model.texture.upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
+    kw = {"kernel_init": icnr_init()} if self.upsample == "icnr" else {}
+    return GatedConv(features, 4, strides=2, transpose=True, activation=nn.relu, name=name,
+                     **kw)(x)
 
   @nn.compact
   def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
@@ -68,7 +87,7 @@ class TextureGenerator(nn.Module):
     x = gated(4 * c, 4, "down_2", strides=2)(x)
     for i in range(self.num_res_blocks):
       x = ResidualBlock(4 * c, self.res_dilation, name=f"res_{i}")(x)
-    x = gated(2 * c, 4, "up_1", strides=2, transpose=True)(x)
-    x = gated(c, 4, "up_2", strides=2, transpose=True)(x)
+    x = self._up(x, 2 * c, "up_1")
+    x = self._up(x, c, "up_2")
     raw = nn.sigmoid(nn.Conv(3, (7, 7), padding="SAME", name="to_rgb")(x))
     return GeneratorOutput(raw, composite(raw, masked_image, mask))

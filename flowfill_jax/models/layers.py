@@ -27,6 +27,29 @@ def subpixel_kernel(kernel: jax.Array) -> jax.Array:
   return k.reshape(2, 2, cin, 4 * f)
 
 
+def icnr_init(base: Callable = nn.initializers.lecun_normal()) -> Callable:
+  """ICNR (Aitken et al., 2017) for a 4×4/2 transposed-conv kernel [4, 4, Cin, F].
+
+  Draws one 2×2 sub-kernel `v` with `base` (fan-in 4·Cin, that of the sub-pixel conv each
+  output phase really is) and repeats it: `w[i, j] = v[i // 2, j // 2]`. Then every phase
+  (a, b) of `subpixel_kernel(w)` is the same `v`, so output `2m + a` = `conv(x, v)[m + a]`:
+  a conv followed by nearest-neighbour upsampling, no checkerboard at init. The phases
+  are free to differ once trained.
+  """
+  def init(key, shape, dtype=jnp.float32):
+    kh, kw, cin, f = shape
+    if (kh, kw) != (4, 4):
+      raise ValueError(f"icnr_init is for 4×4 transposed-conv kernels, got {shape}")
+    v = base(key, (2, 2, cin, f), dtype)
+    return jnp.repeat(jnp.repeat(v, 2, axis=0), 2, axis=1)
+  return init
+
+
+def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
+  """[B, H, W, C] → [B, factor·H, factor·W, C], each pixel repeated (exact)."""
+  return jnp.repeat(jnp.repeat(x, factor, axis=-3), factor, axis=-2)
+
+
 def depth_to_space(phases: jax.Array) -> jax.Array:
   """[..., H, W, 2, 2, C] phases (a, b) → [..., 2H, 2W, C], out[2m + a, 2n + b] = phase (a, b)."""
   *lead, h, w, _, _, c = phases.shape
