@@ -33,15 +33,16 @@ def base_config() -> ml_collections.ConfigDict:
   s.steps = 10
   s.hidden = 64
   s.encoder_cnum = 48
-  s.scale_fn = "sigmoid"  # or "exp" (the paper's exp(s), soft-clamped)
+  s.scale_fn = "exp"  # the paper's exp(s), soft-clamped; or "sigmoid" (SRFlow, Glow)
   s.clamp = 3.0
   s.n_bits = 8
   # Stage-1 deviations from the paper (README "Stage 1"; experiments/notes_condition.md):
-  s.mask_mode = "any"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
-  s.residual = False  # f models I_s − base (known low-res content; E's coarse output in the hole)
-  s.lowres_condition = False  # space-to-depth of [base, M↓, known share] appended to every ft_l
-  s.cond_norm = False  # ActNorm on every ft_l
-  s.learn_top = False  # conditional prior for z_L (Glow's learntop) instead of N(0, I)
+  # The paper's model is: "any", "sigmoid" above, and the four switches off.
+  s.mask_mode = "fraction"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
+  s.residual = True  # f models I_s − base (known low-res content; E's coarse output in the hole)
+  s.lowres_condition = True  # space-to-depth of [base, M↓, known share] appended to every ft_l
+  s.cond_norm = True  # ActNorm on every ft_l
+  s.learn_top = True  # conditional prior for z_L (Glow's learntop) instead of N(0, I)
   s.scan_unroll = 0  # flow steps per scan iteration; 0 = all (fully unrolled, fastest)
 
   t = c.model.texture = ml_collections.ConfigDict()
@@ -57,7 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,
                        lr_halvings=(0.5, 0.75, 0.9, 0.95))
   c.structure.temperature = 0.8
-  c.structure.coarse_l1_weight = 0.0  # auxiliary ℓ1 of E's coarse output against I_gt↓
+  c.structure.coarse_l1_weight = 1.0  # auxiliary ℓ1 of E's coarse output against I_gt↓
 
   c.texture = _stage(steps=300_000, batch_size=8, lr=1e-4, b1=0.0, b2=0.9, lr_halvings=())
   c.texture.adv_weight = 0.1

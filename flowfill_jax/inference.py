@@ -98,6 +98,7 @@ class Inpainter:
     self._decode = jax.jit(functools.partial(s.apply, method=s.decode),
                            static_argnames=("standardized",))
     self._log_prob = jax.jit(functools.partial(s.apply, method=s.log_prob))
+    self._prior_bits = jax.jit(functools.partial(s.apply, method=s.prior_bits_per_dim))
 
   @classmethod
   def from_workdir(cls, workdir: str) -> "Inpainter":
@@ -212,11 +213,15 @@ class Inpainter:
     return out[0] if single else out
 
   def log_prob(self, prior, image, mask):
-    """Exact log p(I_s | I_m) in nats of a prior image at prior_size² ([0, 1])."""
+    """Exact log p(I_s | I_m) in nats of a prior at prior_size² (image units, as sampled):
+    the figure `inpaint(return_log_prob=True)` gives for its own samples."""
     masked_image, m = self._to_model(image, mask)
     prior = jnp.asarray(_as_batch(prior, 3))
     return np.asarray(self._log_prob(self.structure_vars, prior, masked_image, m))
 
   def bits_per_dim(self, prior, image, mask):
-    """−log₂ p(I_s | I_m) per dimension (continuous density, no dequantisation term)."""
-    return -self.log_prob(prior, image, mask) / (np.log(2.0) * np.prod(np.shape(prior)[-3:]))
+    """bits/dim of a prior image in [0, 1] as training reports it: quantised to the
+    model's bits, evaluated mid-bin, with the discretisation term (a diagnostic)."""
+    masked_image, m = self._to_model(image, mask)
+    prior = jnp.asarray(_as_batch(prior, 3))
+    return np.asarray(self._prior_bits(self.structure_vars, prior, masked_image, m))

@@ -52,8 +52,8 @@ class TwoStage:
     self.paste_known_prior = paste_known_prior
 
   def priors(self, structure_vars, masked_image, mask, key, num: int, temperature: float):
-    """[B·num, P, P, 3] structural priors in [0, 1], input-major (b0s0, b0s1, …), and
-    their exact log densities [B·num]."""
+    """[B·num, P, P, 3] structural priors (image units, not clipped), input-major
+    (b0s0, b0s1, …), and their exact log densities [B·num]."""
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
     return self.structure.apply(structure_vars, key, masked_rep, mask_rep, temperature,
@@ -68,6 +68,7 @@ class TwoStage:
     num = priors.shape[0] // masked_image.shape[0]
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
+    priors = jnp.clip(priors, 0.0, 1.0)  # the flow's samples are unclipped (exact densities)
     if self.paste_known_prior:
       priors = paste_known_prior(priors, masked_rep, mask_rep)
     return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)

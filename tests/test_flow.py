@@ -5,9 +5,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 from absl.testing import parameterized
 
 from conftest import box_masks, perturb, real_crops
+from flowfill_jax import image_ops
+from flowfill_jax.models import condition
 from flowfill_jax.models import flow as flow_lib
 
 
@@ -18,6 +21,11 @@ def _small_flow_inputs(dtype, levels=2, size=8, cond_channels=5, batch=1, seed=0
                                  cond_channels), dtype)
            for i, k in enumerate(keys[1:])]
   return x, conds
+
+
+# Every stage-1 deviation from the paper switched on (config fields; all off = the paper).
+DEVIATIONS = dict(residual=True, lowres_condition=True, cond_norm=True, learn_top=True,
+                  mask_mode="fraction", scale_fn="exp")
 
 
 def _small_model(**overrides):
@@ -160,6 +168,62 @@ def test_conditions_carry_signal_at_init():
   masked = images * (1 - masks)
   variables = model.init(jax.random.key(0), images, masked, masks)
   conds = model.apply(variables, masked, masks, method=model.conditions)
-  for cond in conds:
+  for cond in conds.levels:
     assert float(jnp.std(cond)) > 1e-2
     assert float(jnp.std(cond, axis=0).mean()) > 1e-3  # they depend on the input
+
+
+@pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
+@pytest.mark.parametrize("temperature", [0.5, 0.8, 1.0])
+def test_sample_log_prob_equals_log_prob_of_the_sample(deviations, temperature):
+  """The density returned with a sample is the model's density at that sample."""
+  model = _small_model(**(DEVIATIONS if deviations else {}))
+  images = jnp.asarray(real_crops(3, 32, seed=4))
+  masks = jnp.asarray(box_masks(3, 32, seed=4))
+  masked = images * (1 - masks)
+  variables = perturb(model.init(jax.random.key(0), images, masked, masks), jax.random.key(1))
+  prior, log_prob = model.apply(variables, jax.random.key(2), masked, masks, temperature,
+                                method=model.sample_and_log_prob)
+  expected = model.apply(variables, prior, masked, masks, method=model.log_prob)
+  np.testing.assert_allclose(log_prob, expected, rtol=1e-4)
+
+
+@pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
+def test_log_prob_equals_brute_force_change_of_variables(deviations):
+  """log p(x) = log N(ε; 0, I) + log|det ∂ε/∂x|, with ε the standardised latents and the
+  Jacobian by jax.jacfwd (float64): checks the flow, split and top priors and the shift."""
+  with jax.enable_x64(True):
+    model = _small_model(prior_size=8, levels=2, steps=1, hidden=4,
+                         **(DEVIATIONS if deviations else {}))
+    images = jnp.asarray(real_crops(1, 16, seed=5), jnp.float64)
+    masks = jnp.asarray(box_masks(1, 16, seed=5), jnp.float64)
+    masked = images * (1 - masks)
+    variables = model.init(jax.random.key(0), images, masked, masks)
+    variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
+                        jax.random.key(1), 0.1)
+    x = image_ops.area_downsample(images, 8)
+
+    def eps_of(flat):
+      eps, _, _ = model.apply(variables, flat.reshape(x.shape) - 0.5, masked, masks,
+                              standardized=True, method=model.encode)
+      return flow_lib.flatten_latents(eps)[0]
+
+    eps = eps_of(x.reshape(-1))
+    _, logdet = jnp.linalg.slogdet(jax.jacfwd(eps_of)(x.reshape(-1)))
+    brute = jnp.sum(jax.scipy.stats.norm.logpdf(eps)) + logdet
+    log_prob = model.apply(variables, x, masked, masks, method=model.log_prob)
+    np.testing.assert_allclose(float(log_prob[0]), float(brute), rtol=1e-6)
+
+
+def test_base_image_is_exact_on_fully_known_low_res_pixels():
+  images = jnp.asarray(real_crops(2, 32, seed=6))
+  masks = jnp.asarray(box_masks(2, 32, seed=6))
+  low = condition.lowres_views(images * (1 - masks), masks, 8)
+  coarse = jnp.full((2, 8, 8, 3), 0.3)
+  base = condition.base_image(low, coarse) + 0.5
+  truth = image_ops.area_downsample(images, 8)
+  known = low.hole[..., 0] == 0
+  assert bool(known.any()) and bool((~known).any())
+  np.testing.assert_allclose(base[known], truth[known], atol=1e-6)
+  fully_missing = low.known[..., 0] == 0
+  np.testing.assert_allclose(base[fully_missing], 0.3, atol=1e-6)

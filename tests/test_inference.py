@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,6 +14,7 @@ from PIL import Image
 from conftest import box_masks, real_crops
 from flowfill_jax import image_ops, visualize
 from flowfill_jax.errors import UserError
+from flowfill_jax.image_io import read_image, read_mask
 from flowfill_jax.inference import Inpainter
 
 
@@ -54,9 +56,17 @@ def test_transfer_onto_itself_reproduces_its_prior(model, photo):
 
 
 def test_log_prob_is_exact_density_of_samples(model, photo):
+  """The log-likelihood returned with each sample is `log_prob` of that sample's prior."""
   image, mask = photo
-  _, log_prob = model.inpaint(image, mask, num=2, seed=5, return_log_prob=True)
-  assert np.all(np.isfinite(log_prob))
+  masked, m = model._to_model(image, mask)
+  _, priors, log_prob = model.two_stage.complete(
+      model.structure_vars, model.generator_params, masked, m, jax.random.key(5), num=3,
+      temperature=0.8)
+  expected = model.log_prob(np.asarray(priors[0]), np.repeat(image[None], 3, 0),
+                            np.repeat(mask[None], 3, 0))
+  np.testing.assert_allclose(np.asarray(log_prob[0]), expected, rtol=1e-4)
+  _, inpaint_log_prob = model.inpaint(image, mask, num=3, seed=5, return_log_prob=True)
+  np.testing.assert_allclose(inpaint_log_prob, np.asarray(log_prob[0]), rtol=1e-5)
   bpd = model.bits_per_dim(np.full((8, 8, 3), 0.5, np.float32), image, mask)
   assert bpd.shape == (1,) and np.isfinite(bpd).all()
 
@@ -85,6 +95,10 @@ def test_cli_writes_ranked_samples_and_grid(trained_run, tmp_path, photo):
   assert Image.open(tmp_path / "a" / "sample_00.png").size == (48, 48)
   log_probs = [s["log_prob_nats"] for s in json.load(open(tmp_path / "a" / "samples.json"))["samples"]]
   assert log_probs == sorted(log_probs, reverse=True)
+  # Ranked by the exact density: the same figures the API gives for seed 7, sorted.
+  model = Inpainter.from_workdir(trained_run[0])
+  _, api = model.inpaint(read_image(img), read_mask(mask), num=4, seed=7, return_log_prob=True)
+  np.testing.assert_allclose(log_probs, np.sort(api)[::-1], rtol=1e-4)
   assert run(tmp_path / "b").returncode == 0
   for name in samples:  # same seed, same files
     assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
