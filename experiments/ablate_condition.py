@@ -31,6 +31,7 @@ VARIANTS = {
     "all, sigmoid scales": {**ALL, "scale_fn": "sigmoid"},
     "all, no lowres_condition": {**ALL, "lowres_condition": False},
     "all, 32² prior": {**ALL, "prior_size": 32},
+    "all, sigmoid scales, 32² prior": {**ALL, "scale_fn": "sigmoid", "prior_size": 32},
 }
 
 
@@ -63,19 +64,25 @@ def main():
                f"--config.structure.checkpoint_every={args.steps}", *overrides(VARIANTS[name])]
       os.makedirs(workdir, exist_ok=True)
       with open(os.path.join(workdir, "train.log"), "w") as log:
-        subprocess.run(train, check=True, stdout=log, stderr=subprocess.STDOUT)
+        if subprocess.run(train, stdout=log, stderr=subprocess.STDOUT).returncode:
+          print(f"{name}: training failed, see {log.name}", flush=True)
+          rows[name] = None
+          continue
       subprocess.run([sys.executable, "experiments/probe_condition.py", f"--workdir={workdir}",
                       "--num=100", f"--json={probe_json}", "--sheet"], check=True)
       print(f"{name}: {time.time() - start:.0f} s", flush=True)
     with open(probe_json) as f:
       rows[name] = json.load(f)
 
-  splits = list(next(iter(rows.values())))
+  splits = list(next(r for r in rows.values() if r))
   head = ["variant"] + [f"{s} {c}" for s in splits for c in
                         ("bits/dim", "known MAE", "hole MAE", "Telea hole")]
   print("| " + " | ".join(head) + " |")
   print("|" + "---|" * len(head))
   for name, res in rows.items():
+    if res is None:
+      print(f"| {name} | training diverged (non-finite gradient) |")
+      continue
     cells = [name]
     for s in splits:
       r = res[s]

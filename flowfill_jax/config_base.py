@@ -33,11 +33,12 @@ def base_config() -> ml_collections.ConfigDict:
   s.steps = 10
   s.hidden = 64
   s.encoder_cnum = 48
-  s.scale_fn = "exp"  # the paper's exp(s), soft-clamped; or "sigmoid" (SRFlow, Glow)
+  s.scale_fn = "sigmoid"  # sigmoid(raw + 2) (SRFlow, Glow); "exp": the paper's exp(s), soft-clamped
   s.clamp = 3.0
   s.n_bits = 8
   # Stage-1 deviations from the paper (README "Stage 1"; experiments/notes_condition.md):
-  # The paper's model is: "any", "sigmoid" above, and the four switches off.
+  # SPEC.md's reading of the paper: mask_mode "any", the four switches off (scale_fn as above;
+  # the paper writes exp(s)).
   s.mask_mode = "fraction"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
   s.residual = True  # f models I_s − base (known low-res content; E's coarse output in the hole)
   s.lowres_condition = True  # space-to-depth of [base, M↓, known share] appended to every ft_l

@@ -29,6 +29,7 @@ import dataclasses
 import datetime
 import glob
 import json
+import math
 import os
 import time
 import zlib
@@ -266,6 +267,10 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
                     f"this job has {jax.process_count()}")
   if num_samples < 1 or (max_images is not None and max_images < 2):
     raise UserError("need --num-samples >= 1 and --max-images >= 2 (FID needs 2 images)")
+  if batch_size < 1 or num_pairs < 0:
+    raise UserError(f"need --batch-size >= 1 and --num-pairs >= 0, got {batch_size} and {num_pairs}")
+  if temperature is not None and not (math.isfinite(temperature) and 0.0 <= temperature <= 10.0):
+    raise UserError(f"--temperature must be a number in [0, 10], got {temperature}")
   model = Inpainter.from_workdir(workdir)
   config = model.config
   if data_dir:

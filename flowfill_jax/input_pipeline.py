@@ -18,6 +18,7 @@ import os
 from typing import Iterator
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 from PIL import Image
@@ -137,7 +138,7 @@ def create_iterator(data_config: ml_collections.ConfigDict, mesh, *, split: str,
                "mask": _global_batch(mask, mesh, batch_size)}
       if not train:
         batch["valid"] = valid if processes == 1 else np.asarray(
-            jax.experimental.multihost_utils.process_allgather(valid)).reshape(-1)
+            multihost_utils.process_allgather(valid)).reshape(-1)
       yield batch
       step += 1
     if pool:

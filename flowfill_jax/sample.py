@@ -21,6 +21,7 @@ with one mask per image, same file names), writing `OUT/<name>_s<k>.png` and
 """
 
 import json
+import math
 import os
 import time
 
@@ -51,6 +52,23 @@ flags.DEFINE_string("mask_bucket", "random", "Batch mode: fixed evaluation masks
 flags.DEFINE_string("mask_dir", None, "Batch mode: masks with the images' file names instead.")
 flags.DEFINE_integer("batch_size", 8, "Batch mode: images per jitted call.")
 flags.mark_flags_as_required(["workdir", "out"])
+
+
+def check_flags() -> None:
+  """Numbers and the output path, checked before anything is read or written."""
+  if FLAGS.num < 1:
+    raise UserError(f"--num must be at least 1, got {FLAGS.num}")
+  if FLAGS.batch_size < 1:
+    raise UserError(f"--batch-size must be at least 1, got {FLAGS.batch_size}")
+  tau = FLAGS.temperature
+  if tau is not None and not (math.isfinite(tau) and 0.0 <= tau <= 10.0):
+    raise UserError(f"--temperature must be a number in [0, 10] (0: the most likely prior), "
+                    f"got {tau}")
+  path = os.path.abspath(FLAGS.out)
+  while path != os.path.dirname(path):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise UserError(f"--out {FLAGS.out}: {path} exists and is not a folder")
+    path = os.path.dirname(path)
 
 
 def check_mask(mask: np.ndarray, image: np.ndarray, path: str) -> None:
@@ -166,6 +184,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()
+  exit_on_user_error(check_flags)
   if FLAGS.input_dir:
     summary = exit_on_user_error(
         run_folder, FLAGS.workdir, FLAGS.input_dir, FLAGS.out, bucket=FLAGS.mask_bucket,

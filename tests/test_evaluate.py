@@ -149,3 +149,16 @@ def test_cli_writes_tables_and_reports_bad_input(trained_run, tmp_path):
   assert bad.stderr.strip().splitlines() == [
       f"error: {tmp_path} is not a training run: no config.json there"]
   assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(temperature=float("nan")), "--temperature must be"),
+    (dict(temperature=-1.0), "--temperature must be"),
+    (dict(batch_size=0), "--batch-size >= 1"),
+    (dict(num_samples=0), "--num-samples >= 1"),
+])
+def test_bad_numbers_are_refused_before_any_work(trained_run, tmp_path, bad, message):
+  out = tmp_path / "eval"
+  with pytest.raises(UserError, match=message):
+    evaluate.run(trained_run[0], out_dir=str(out), progress=False, **bad)
+  assert not out.exists()

@@ -120,6 +120,10 @@ def test_cli_bad_inputs(trained_run, tmp_path, photo):
       ([f"--image={img}", f"--mask={tmp_path}/small.png"], "same size"),
       ([f"--image={img}", f"--mask={tmp_path}/empty.png"], "nothing to fill"),
       ([f"--image={img}", f"--mask={tmp_path}/full.png"], "whole image"),
+      ([f"--image={img}", f"--mask={mask}", "--num=0"], "--num must be at least 1"),
+      ([f"--image={img}", f"--mask={mask}", "--num=-3"], "--num must be at least 1"),
+      ([f"--image={img}", f"--mask={mask}", "--temperature=nan"], "--temperature must be"),
+      ([f"--image={img}", f"--mask={mask}", "--temperature=-1"], "--temperature must be"),
   ]
   for args, message in cases:
     out = tmp_path / "out"
@@ -127,6 +131,11 @@ def test_cli_bad_inputs(trained_run, tmp_path, photo):
     assert result.returncode == 2, (args, result.stderr[-1000:])
     assert message in result.stderr and "Traceback" not in result.stderr
     assert not out.exists()
+  (tmp_path / "a_file").write_text("")
+  result = _sample(trained_run[0], f"--image={img}", f"--mask={mask}",
+                   f"--out={tmp_path}/a_file/out")
+  assert result.returncode == 2 and "is not a folder" in result.stderr
+  assert "Traceback" not in result.stderr
   result = _sample(str(empty_run), f"--image={img}", f"--mask={mask}", f"--out={tmp_path}/o")
   assert result.returncode == 2 and "holds no checkpoint" in result.stderr
 
