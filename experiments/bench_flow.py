@@ -11,12 +11,12 @@ same run.
 import argparse
 import math
 
+import benchlib
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-import benchlib
 from flowfill_jax.models.flow import StructurePrior
 
 

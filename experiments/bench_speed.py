@@ -27,11 +27,11 @@ import math
 import os
 import time
 
+import benchlib
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import benchlib
 from flowfill_jax import masks
 from flowfill_jax.models.flow import StructurePrior
 from flowfill_jax.models.generator import TextureGenerator

@@ -16,13 +16,13 @@ import functools
 import math
 import os
 
+import benchlib
 import flax.linen as nn
 import jax
 import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
 
-import benchlib
 from flowfill_jax.models.discriminator import PatchDiscriminator
 from flowfill_jax.models.generator import TextureGenerator
 from flowfill_jax.models.layers import GatedConv

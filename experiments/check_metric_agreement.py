@@ -14,6 +14,7 @@ from skimage.metrics import structural_similarity
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
 from conftest import real_crops  # noqa: E402  (the tests' real photos)
+
 from flowfill_jax.metrics import fid, image, inception, lpips  # noqa: E402
 
 REFERENCES = np.load(os.path.join(os.path.dirname(__file__), "..", "tests", "data",

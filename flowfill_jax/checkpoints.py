@@ -14,12 +14,16 @@ import orbax.checkpoint as ocp
 
 
 class StageCheckpoints:
-  """Save and restore one stage's train state under `directory`."""
+  """Save and restore one stage's train state under `directory`.
 
-  def __init__(self, directory: str, keep: int = 3):
+  `create`: make the folder now (training). Readers leave it alone, so restoring from a
+  read-only or mistyped path creates nothing there.
+  """
+
+  def __init__(self, directory: str, keep: int = 3, create: bool = False):
     self.directory = os.path.abspath(directory)
     self.manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=create))
 
   def latest_step(self) -> int | None:
     return self.manager.latest_step()

@@ -7,14 +7,19 @@ from absl import flags
 from flowfill_jax.errors import UserError
 
 
-def parse_dashed_flags(argv):
-  """absl flag parsing that also takes `--mask-bucket` for absl's `--mask_bucket`."""
+def undash(argv: list[str]) -> list[str]:
+  """`--mask-bucket=x` → `--mask_bucket=x` (flag names only, values untouched)."""
   def normalise(arg):
     if not arg.startswith("--"):
       return arg
     name, eq, value = arg[2:].partition("=")
     return "--" + name.replace("-", "_") + eq + value
-  return flags.FLAGS([argv[0]] + [normalise(a) for a in argv[1:]])
+  return [argv[0]] + [normalise(a) for a in argv[1:]]
+
+
+def parse_dashed_flags(argv):
+  """absl flag parsing that also takes `--mask-bucket` for absl's `--mask_bucket`."""
+  return flags.FLAGS(undash(argv))
 
 
 def exit_on_user_error(fn, *args, **kwargs):

@@ -41,6 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
   # the paper writes exp(s)).
   s.mask_mode = "fraction"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
   s.residual = True  # f models I_s − base (known low-res content; E's coarse output in the hole)
+  s.base_fill = "smooth"  # the base in the hole: a "smooth" (pull-push) fill or E's "coarse" output
   s.lowres_condition = True  # space-to-depth of [base, M↓, known share] appended to every ft_l
   s.cond_norm = True  # ActNorm on every ft_l
   s.learn_top = True  # conditional prior for z_L (Glow's learntop) instead of N(0, I)
@@ -55,6 +56,9 @@ def base_config() -> ml_collections.ConfigDict:
   # G's ×2 up-convs: "icnr" (transposed, ICNR init: no checkerboard at init), "transpose"
   # (same layers, default init) or "resize" (nearest ×2 + 3×3 gated conv)
   t.upsample = "icnr"
+  # G's output as a zero-init correction to the logit of the bicubic prior (models/generator.py)
+  t.residual_output = True
+  t.skips = True  # U-Net skips from the encoder's H and H/2 features (models/generator.py)
 
   c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,
                        lr_halvings=(0.5, 0.75, 0.9, 0.95))

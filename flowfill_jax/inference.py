@@ -25,7 +25,6 @@ from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
-from flowfill_jax.structure_stage import StructureStage
 from flowfill_jax.texture_stage import TextureStage, load_structure_variables
 
 

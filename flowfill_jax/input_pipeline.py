@@ -14,13 +14,12 @@ repeating the last example and carries `valid` (host array, 1 = real example).
 """
 
 import concurrent.futures
-import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 from PIL import Image
 
 from flowfill_jax import datasets, masks, sharding
@@ -63,7 +62,8 @@ class _Examples:
     masks.ratio_range(self.bucket)  # fail early on a bad bucket name
     self.external = None
     if config.get("mask_dir"):
-      by_bucket = masks.load_mask_folder(config.mask_dir, config.invert_mask, self.size)
+      by_bucket = masks.load_mask_folder(config.mask_dir, config.invert_mask, self.size,
+                                         buckets=(self.bucket,))
       self.external = by_bucket.get(self.bucket) or None
       if self.external is None:
         raise DatasetError(f"no mask in {config.mask_dir} has a hole ratio in bucket "
@@ -89,8 +89,7 @@ class _Examples:
       return self.external[index]
     if self.train:
       return masks.free_form_mask(rng, self.size, self.bucket)
-    cache = os.path.join(masks.default_cache_dir(), "eval_masks",
-                         f"{self.size}px_seed{self.seed}")
+    cache = masks.eval_mask_dir(self.size, self.seed)
     return masks.read_eval_mask(cache, self.bucket, g, self.size, self.seed)
 
   def __call__(self, g: int) -> tuple[np.ndarray, np.ndarray]:

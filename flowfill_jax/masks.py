@@ -15,6 +15,9 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 BUCKETS = {"20-40": (0.2, 0.4), "40-60": (0.4, 0.6), "random": (0.2, 0.6)}
+# Bumped whenever `free_form_mask` draws differently: cached evaluation masks are keyed by it,
+# so a changed generator never silently reuses masks drawn by the old one.
+GENERATOR_VERSION = 1
 
 
 def ratio_range(bucket: str) -> tuple[float, float]:
@@ -98,7 +101,14 @@ def _write_one(out_dir: str, bucket: str, index: int, size: int, seed: int) -> N
 
 
 def default_cache_dir() -> str:
-  return os.environ.get("FLOWFILL_DATA_DIR", os.path.expanduser("~/.cache/flowfill_jax"))
+  """`$FLOWFILL_CACHE_DIR`, else ~/.cache/flowfill_jax (fixed evaluation masks live here)."""
+  return os.environ.get("FLOWFILL_CACHE_DIR", os.path.expanduser("~/.cache/flowfill_jax"))
+
+
+def eval_mask_dir(size: int, seed: int) -> str:
+  """Where a fixed evaluation set is cached: keyed by generator version, size and seed."""
+  return os.path.join(default_cache_dir(), "eval_masks",
+                      f"v{GENERATOR_VERSION}_{size}px_seed{seed}")
 
 
 def _eval_mask_path(out_dir: str, bucket: str, index: int) -> str:
@@ -116,13 +126,15 @@ def read_eval_mask(out_dir: str, bucket: str, index: int, size: int, seed: int) 
 def eval_masks(bucket: str, num: int, size: int, seed: int = 0,
                cache_dir: str | None = None) -> np.ndarray:
   """The fixed evaluation set of a bucket as [num, size, size] uint8 (written on first use)."""
-  cache_dir = cache_dir or os.path.join(default_cache_dir(), "eval_masks",
-                                        f"{size}px_seed{seed}")
+  cache_dir = cache_dir or eval_mask_dir(size, seed)
   return np.stack([read_eval_mask(cache_dir, bucket, i, size, seed) for i in range(num)])
 
 
-def load_mask_folder(path: str, invert: bool = False, size: int | None = None) -> dict:
+def load_mask_folder(path: str, invert: bool = False, size: int | None = None,
+                     buckets=tuple(BUCKETS)) -> dict:
   """External masks sorted into buckets by measured hole ratio: {bucket: [size², …]}.
+
+  `buckets`: names of `BUCKETS` or any "lo-hi" in percent (`ratio_range`).
 
   `invert`: the files' white means known (the NVIDIA set's own convention is
   white = hole here after its usual inversion; check yours).
@@ -131,14 +143,15 @@ def load_mask_folder(path: str, invert: bool = False, size: int | None = None) -
                  for f in glob.glob(os.path.join(path, f"*.{ext}")))
   if not files:
     raise FileNotFoundError(f"no mask images (png/jpg/bmp) in {path}")
-  out = {name: [] for name in BUCKETS}
+  ranges = {name: ratio_range(name) for name in buckets}
+  out = {name: [] for name in buckets}
   for f in files:
     img = Image.open(f).convert("L")
     if size:
       img = img.resize((size, size), Image.NEAREST)
     hole = np.asarray(img) > 127
     mask = (~hole if invert else hole).astype(np.uint8)
-    for name, (lo, hi) in BUCKETS.items():
+    for name, (lo, hi) in ranges.items():
       if lo <= mask.mean() <= hi:
         out[name].append(mask)
   return out

@@ -19,7 +19,7 @@ from flowfill_jax.models.generator import GeneratorOutput, TextureGenerator
 def build_generator(config: ml_collections.ConfigDict) -> TextureGenerator:
   t = config.model.texture
   return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
-                          upsample=t.upsample)
+                          upsample=t.upsample, residual_output=t.residual_output, skips=t.skips)
 
 
 def paste_known_prior(priors: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.Array:

@@ -35,23 +35,27 @@ from flowfill_jax.image_io import read_image, read_mask
 from flowfill_jax.metric_logging import setup_logging
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
-flags.DEFINE_string("image", None, "The image to complete (PNG/JPEG, any size).")
-flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
-flags.DEFINE_string("out", None, "Output folder (created).")
-flags.DEFINE_integer("num", 8, "Number of completions.")
-flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's, 0.8).")
-flags.DEFINE_integer("seed", 0, "Same seed, same files.")
-flags.DEFINE_bool("rank", False, "Order samples by stage-1 likelihood, most likely first.")
-flags.DEFINE_bool("invert_mask", False, "The mask's white means known, not hole.")
-flags.DEFINE_string("transfer_from", None,
-                    "Semantic transfer: fill the hole with this target image's content.")
-flags.DEFINE_string("input_dir", None, "Batch mode: complete every image in this folder.")
-flags.DEFINE_string("mask_bucket", "random", "Batch mode: fixed evaluation masks of this "
-                    "hole-ratio bucket (20-40, 40-60, random).")
-flags.DEFINE_string("mask_dir", None, "Batch mode: masks with the images' file names instead.")
-flags.DEFINE_integer("batch_size", 8, "Batch mode: images per jitted call.")
-flags.mark_flags_as_required(["workdir", "out"])
+
+
+def define_flags():
+  """Defined when run as a program only (absl flags are global; train.py has a --workdir)."""
+  flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
+  flags.DEFINE_string("image", None, "The image to complete (PNG/JPEG, any size).")
+  flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
+  flags.DEFINE_string("out", None, "Output folder (created).")
+  flags.DEFINE_integer("num", 8, "Number of completions.")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's, 0.8).")
+  flags.DEFINE_integer("seed", 0, "Same seed, same files.")
+  flags.DEFINE_bool("rank", False, "Order samples by stage-1 likelihood, most likely first.")
+  flags.DEFINE_bool("invert_mask", False, "The mask's white means known, not hole.")
+  flags.DEFINE_string("transfer_from", None,
+                      "Semantic transfer: fill the hole with this target image's content.")
+  flags.DEFINE_string("input_dir", None, "Batch mode: complete every image in this folder.")
+  flags.DEFINE_string("mask_bucket", "random", "Batch mode: fixed evaluation masks of this "
+                      "hole-ratio bucket (20-40, 40-60, random).")
+  flags.DEFINE_string("mask_dir", None, "Batch mode: masks with the images' file names instead.")
+  flags.DEFINE_integer("batch_size", 8, "Batch mode: images per jitted call.")
+  flags.mark_flags_as_required(["workdir", "out"])
 
 
 def check_flags() -> None:
@@ -205,4 +209,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=parse_dashed_flags)

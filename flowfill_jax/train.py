@@ -7,6 +7,7 @@ orbax checkpoints. Started again on the same workdir, a run resumes where it
 stopped, data position and PRNG state included.
 """
 
+import functools
 import itertools
 import json
 import logging
@@ -24,16 +25,38 @@ from ml_collections import config_flags
 
 from flowfill_jax import input_pipeline, sharding, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
+from flowfill_jax.cli import undash
 from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta, setup_logging
 
 log = logging.getLogger("flowfill_jax")
 
 STAGE_IDS = {"structure": 1, "texture": 2}
-# Fields that may change between a run and its resumption (paths, step counts,
-# logging); anything else differing means the workdir holds another run.
+# Fields that may change between a run and its resumption (paths, devices, step counts,
+# logging, sample sheets); anything else differing (a learning rate, a batch size, which
+# changes the data order, a loss weight) means the workdir holds another run.
+_STAGE_RESUMABLE = ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
+                    "eval_batches", "sample_every", "num_samples", "sample_inputs")
 RESUMABLE_FIELDS = ("data.data_dir", "data.manual_dir", "data.num_workers", "data.mask_dir",
-                    "mesh", "stages", "structure", "texture")
+                    "mesh", "stages") + tuple(f"{stage}.{field}" for stage in STAGE_IDS
+                                              for field in _STAGE_RESUMABLE)
+
+
+def _resumable(key: str) -> bool:
+  return any(key == f or key.startswith(f + ".") for f in RESUMABLE_FIELDS)
+
+
+def stage_names(stages) -> list[str]:
+  """config.stages as a list: a tuple from the config file, or from the command line
+  comma-separated names (`--config.stages=texture`, `--config.stages=structure,texture`,
+  which ml_collections may hand over as a string or a one-element tuple)."""
+  items = [stages] if isinstance(stages, str) else list(stages)
+  names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
+  unknown = [n for n in names if n not in STAGE_IDS]
+  if unknown or not names:
+    raise UserError(f"config.stages={stages!r}: expected 'structure', 'texture' or both, "
+                    "comma-separated")
+  return names
 
 
 def make_stage(name: str, config: ml_collections.ConfigDict, workdir: str):
@@ -59,8 +82,7 @@ def _config_differences(saved: dict, current: dict) -> list[str]:
   normal = lambda v: list(v) if isinstance(v, tuple) else v
   a, b = dict(_flatten(saved)), dict(_flatten(current))
   keys = sorted(set(a) | set(b))
-  return [k for k in keys
-          if not k.startswith(RESUMABLE_FIELDS) and normal(a.get(k)) != normal(b.get(k))]
+  return [k for k in keys if not _resumable(k) and normal(a.get(k)) != normal(b.get(k))]
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -137,11 +159,17 @@ def write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, m
     visualize.write_png(path, visualize.grid(list(zip(*columns))))
 
 
+def _due(done: int, last: bool, every: int) -> bool:
+  """Whether a periodic job (log, eval, sheet, checkpoint) runs after step `done`."""
+  return last or bool(every and done % every == 0)
+
+
 def run_stage(stage, config, workdir, mesh) -> dict:
   """Train one stage to `stage_config.steps`, resuming from its latest checkpoint."""
   sc = stage.stage_config
   stage_dir = os.path.join(workdir, stage.name)
-  checkpoints = StageCheckpoints(os.path.join(stage_dir, "checkpoints"), sc.keep_checkpoints)
+  checkpoints = StageCheckpoints(os.path.join(stage_dir, "checkpoints"), sc.keep_checkpoints,
+                                 create=True)
   data_config = stage_data_config(config, sc.batch_size)
   sharding.check_batch_size(sc.batch_size, mesh)
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
@@ -183,7 +211,7 @@ def run_stage(stage, config, workdir, mesh) -> dict:
     pending.append(metrics)
     done = step + 1
     last = done == sc.steps
-    due = lambda every: last or (every and done % every == 0)
+    due = functools.partial(_due, done, last)
     if due(sc.log_every) or due(sc.checkpoint_every):
       summary = _mean_metrics(pending, done - len(pending))
       pending = []
@@ -217,18 +245,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   log.info("mesh: %d device(s) %s on %d process(es)", mesh.size, jax.devices()[0].platform,
            jax.process_count())
   results = {}
-  for name in config.stages:
+  for name in stage_names(config.stages):
     results[name] = run_stage(make_stage(name, config, workdir), config, workdir, mesh)
   return results
 
 
 FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
-                                lock_config=True)
-flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.")
-flags.DEFINE_bool("distributed", False,
-                  "Call jax.distributed.initialize() first (multi-host GPU/TPU).")
-flags.mark_flags_as_required(["config", "workdir"])
+
+
+def define_flags():
+  """Defined when run as a program only (absl flags are global; sample.py has a --workdir)."""
+  config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
+                                  lock_config=True)
+  flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.")
+  flags.DEFINE_bool("distributed", False,
+                    "Call jax.distributed.initialize() first (multi-host GPU/TPU).")
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
+def _config_path(argv) -> str | None:
+  """The file named by --config (`--config=F`, `--config F`; ml_collections' `F:arg` form)."""
+  for i, arg in enumerate(argv):
+    if arg.startswith("--config="):
+      value = arg.split("=", 1)[1]
+    elif arg == "--config" and i + 1 < len(argv):
+      value = argv[i + 1]
+    else:
+      continue
+    return value if os.path.exists(value) else value.split(":", 1)[0]
+  return None
 
 
 def main(argv):
@@ -245,7 +290,13 @@ def main(argv):
 
 
 def parse_flags(argv):
-  """absl flag parsing, with a bad config file or override as a one-line error."""
+  """absl flag parsing (dashed names too), with a bad config file or override as a one-line
+  error."""
+  argv = undash(argv)
+  path = _config_path(argv)
+  if path is not None and not os.path.isfile(path):
+    print(f"error: config file {path} does not exist", file=sys.stderr)
+    sys.exit(2)
   try:
     return FLAGS(argv)
   except flags.Error as e:
@@ -257,4 +308,5 @@ def parse_flags(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main, flags_parser=parse_flags)

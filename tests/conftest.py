@@ -1,9 +1,15 @@
 """Shared test helpers: real photographs and parameter perturbation."""
 
+import os
+import tempfile
+
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
+
+# Fixed evaluation masks are cached on first use; the tests (and the CLIs they start, which
+# inherit the environment) keep theirs out of the user's home.
+os.environ["FLOWFILL_CACHE_DIR"] = tempfile.mkdtemp(prefix="flowfill_test_cache_")
 
 
 def perturb(variables, key, scale=0.05):

@@ -5,8 +5,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import box_masks, real_crops
+
 from flowfill_jax import baselines
 
 HAVE_CV2 = importlib.util.find_spec("cv2") is not None

@@ -5,8 +5,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import parameterized
-
 from conftest import perturb
+
 from flowfill_jax.models import bijectors
 
 COND_CHANNELS = 5

@@ -73,8 +73,13 @@ def _demo_records(data_dir, split):
 
 def test_demo_splits_counts_and_no_shared_pixels(data_dir):
   """test is in-distribution but unseen (held-out regions), test_ood unseen photos."""
-  from flowfill_jax.datasets.builders import (DEMO_COUNTS, DEMO_OOD_PHOTOS, _demo_photos,
-                                              demo_crops, demo_holdout)
+  from flowfill_jax.datasets.builders import (
+    DEMO_COUNTS,
+    DEMO_OOD_PHOTOS,
+    _demo_photos,
+    demo_crops,
+    demo_holdout,
+  )
   assert DEMO_COUNTS == {"train": 4000, "test": 400, "test_ood": 200}
   photos = _demo_photos()
   shapes = {name: photo.shape for name, photo in photos.items()}

@@ -6,9 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from absl.testing import parameterized
-
 from conftest import box_masks, perturb, real_crops
+
 from flowfill_jax import image_ops
 from flowfill_jax.models import condition
 from flowfill_jax.models import flow as flow_lib

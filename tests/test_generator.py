@@ -99,3 +99,16 @@ class UpsampleInitTest(chex.TestCase):
       self.assertLess(spread, 1e-6)  # exactly 0 on CPU; 1e-6 leaves room for conv algorithms
     else:
       self.assertGreater(spread, 1e-5)
+
+  def test_residual_output_starts_at_the_upsampled_prior(self):
+    """With `residual_output`, an untrained G returns the bicubic prior in the hole and the
+    known pixels elsewhere (up to the logit's clip at half an 8-bit level)."""
+    g = TextureGenerator(**TINY, residual_output=True)
+    priors, masked, masks = _inputs(2, 32, 32, (8, 8), seed=2)
+    variables = jax.jit(g.init)(KEY(0), priors, masked, masks)
+    raw = np.asarray(jax.jit(g.apply)(variables, priors, masked, masks).raw)
+    up = np.clip(np.asarray(jax.image.resize(priors, (2, 32, 32, 3), "bicubic")), 1 / 512,
+                 1 - 1 / 512)
+    expected = np.where(np.asarray(masks) > 0.5, up, np.clip(np.asarray(masked), 1 / 512,
+                                                              1 - 1 / 512))
+    np.testing.assert_allclose(raw, expected, atol=1e-5)

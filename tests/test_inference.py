@@ -9,9 +9,9 @@ import sys
 import jax
 import numpy as np
 import pytest
+from conftest import box_masks, real_crops
 from PIL import Image
 
-from conftest import box_masks, real_crops
 from flowfill_jax import image_ops, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask

@@ -1,5 +1,7 @@
 """Free-form masks: buckets respected, fixed evaluation sets reproducible, external folders."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -44,3 +46,20 @@ def test_external_folder_sorted_by_ratio(tmp_path):
   assert len(inverted["40-60"]) == 1 and len(inverted["20-40"]) == 0
   with pytest.raises(FileNotFoundError, match="no mask images"):
     masks.load_mask_folder(str(tmp_path / "nothing"))
+
+
+def test_external_folder_fills_a_custom_bucket(tmp_path):
+  for i, ratio in enumerate([0.15, 0.25, 0.5]):
+    m = np.zeros((100, 100), np.uint8)
+    m[:, :int(ratio * 100)] = 255
+    Image.fromarray(m).save(tmp_path / f"m{i}.png")
+  by_bucket = masks.load_mask_folder(str(tmp_path), buckets=("10-30",))
+  assert list(by_bucket) == ["10-30"]
+  assert sorted(float(m.mean()) for m in by_bucket["10-30"]) == [0.15, 0.25]
+
+
+def test_eval_mask_cache_is_keyed_by_generator_version(monkeypatch):
+  before = masks.eval_mask_dir(64, 0)
+  monkeypatch.setattr(masks, "GENERATOR_VERSION", masks.GENERATOR_VERSION + 1)
+  assert masks.eval_mask_dir(64, 0) != before
+  assert masks.eval_mask_dir(64, 0).startswith(os.environ["FLOWFILL_CACHE_DIR"])  # not ~/.cache

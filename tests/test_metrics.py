@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 import scipy.ndimage
+from conftest import real_crops
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from conftest import real_crops
 from flowfill_jax import metrics
 from flowfill_jax.metrics import fid, image, lpips
 
@@ -120,7 +120,7 @@ def test_kept_features_and_their_absence():
   kept = fid.FeatureStats(4, keep_features=True).update(x[:6]).update(x[6:])
   np.testing.assert_array_equal(kept.features, x)
   with pytest.raises(ValueError, match="keep_features"):
-    fid.FeatureStats(4).features
+    _ = fid.FeatureStats(4).features
 
 
 def brute_force_mmd(x, y):

@@ -7,8 +7,8 @@ import os
 import jax
 import numpy as np
 import pytest
-
 from conftest import real_crops
+
 from flowfill_jax.metrics import fid, inception, torch_archive
 
 DATA = os.path.join(os.path.dirname(__file__), "data")

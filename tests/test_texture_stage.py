@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import box_masks, real_crops, tiny_config
+
 from flowfill_jax import image_ops
 from flowfill_jax.errors import UserError
 from flowfill_jax.models import vgg

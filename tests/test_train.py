@@ -10,8 +10,8 @@ import time
 import jax
 import numpy as np
 import pytest
-
 from conftest import TINY_CONFIG, tiny_config
+
 from flowfill_jax import train
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.errors import UserError
@@ -96,7 +96,22 @@ def test_workdir_of_a_different_config_is_refused(tmp_path, data_dir):
     train.prepare_workdir(config, str(tmp_path))
   config.model.structure.hidden = 8
   config.structure.steps = 100  # longer training of the same run is a resumption
+  config.texture.log_every = 7
   train.prepare_workdir(config, str(tmp_path))
+
+
+@pytest.mark.parametrize("section, field, value", [
+    ("structure", "batch_size", 3),  # another data order
+    ("structure", "lr", 0.1),
+    ("texture", "adv_weight", 0.5),
+    ("texture", "b1", 0.5),
+])
+def test_resuming_with_other_training_settings_is_refused(tmp_path, section, field, value):
+  config = tiny_config()
+  train.prepare_workdir(config, str(tmp_path))
+  config[section][field] = value
+  with pytest.raises(UserError, match=f"{section}.{field}"):
+    train.prepare_workdir(config, str(tmp_path))
 
 
 def test_unwritable_workdir_is_refused(tmp_path):
@@ -117,3 +132,38 @@ def test_cli_bad_input_exits_with_a_message(tmp_path, data_dir, override, messag
   assert proc.returncode != 0
   assert message in err
   assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("stages, names", [
+    (("structure", "texture"), ["structure", "texture"]),  # the config file's tuple
+    ("texture", ["texture"]),                               # --config.stages=texture
+    (("structure,texture",), ["structure", "texture"]),     # --config.stages=structure,texture
+    (("structure",), ["structure"]),
+])
+def test_stage_names_from_config_and_command_line(stages, names):
+  assert train.stage_names(stages) == names
+
+
+@pytest.mark.parametrize("stages", ["textures", ("structure", "gan"), ""])
+def test_unknown_stage_names_are_refused(stages):
+  with pytest.raises(UserError, match="config.stages"):
+    train.stage_names(stages)
+
+
+def test_missing_config_file_is_one_line(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "flowfill_jax.train", "--config=configs/nope.py",
+                         f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True,
+                        timeout=120)
+  assert proc.returncode == 2
+  assert proc.stderr.strip() == "error: config file configs/nope.py does not exist"
+  assert not (tmp_path / "run").exists()
+
+
+def test_the_three_command_lines_import_together():
+  """Flags are defined in main only: one process can import every CLI module (and a
+  dashed flag name reaches train as absl's underscored one)."""
+  code = ("import flowfill_jax.sample, flowfill_jax.train, flowfill_jax.evaluate\n"
+          "from flowfill_jax.cli import undash\n"
+          "assert undash(['x', '--config.data.mask-dir=a-b', 'v']) == "
+          "['x', '--config.data.mask_dir=a-b', 'v']\n")
+  subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

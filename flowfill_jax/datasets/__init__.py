@@ -10,6 +10,6 @@ the demo set is cut from photographs that ship with scikit-image and
 scikit-learn.
 """
 
-from flowfill_jax.datasets.builders import (BUILDERS, DatasetError, default_data_dir, load)
+from flowfill_jax.datasets.builders import BUILDERS, DatasetError, default_data_dir, load
 
 __all__ = ["BUILDERS", "DatasetError", "default_data_dir", "load"]

@@ -12,7 +12,7 @@ gradient penalty. 'SAME' padding, so a 256² image gives a 32² logit map.
 `mutable=['batch_stats']` once per training step (D's step), `False` elsewhere.
 """
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax

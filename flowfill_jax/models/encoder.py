@@ -20,7 +20,6 @@ import jax.numpy as jnp
 from flowfill_jax.image_ops import area_downsample
 from flowfill_jax.models.layers import GatedConv
 
-
 # Variance-preserving init for ELU-feature × sigmoid-gate convs: with weights of variance
 # 5 / fan_in, unit-variance inputs give unit-variance outputs (E[elu(f)²]·E[σ(g)²] = 1).
 # The default 1 / fan_in quarters the variance at every layer, so E's ~25-layer decoder maps

@@ -11,7 +11,8 @@ bits per dimension, latents of a prior image and back, and sampling at τ.
 """
 
 import math
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -19,9 +20,18 @@ import jax.numpy as jnp
 
 from flowfill_jax import image_ops
 from flowfill_jax.models import condition
-from flowfill_jax.models.bijectors import (ActNorm, ConditionalShift, FlowStep, Split, TopPrior,
-                                           destandardize, gaussian_log_prob, squeeze,
-                                           standardize, unsqueeze)
+from flowfill_jax.models.bijectors import (
+  ActNorm,
+  ConditionalShift,
+  FlowStep,
+  Split,
+  TopPrior,
+  destandardize,
+  gaussian_log_prob,
+  squeeze,
+  standardize,
+  unsqueeze,
+)
 from flowfill_jax.models.encoder import GatedEncoder, level_conditions
 
 _STEP_SCAN = dict(variable_axes={"params": 0, "constants": 0},
@@ -181,8 +191,9 @@ class StructurePrior(nn.Module):
   share of each low-res pixel that is missing).
 
   Deviations from the paper, each a field (README, "Stage 1"): `residual` puts a
-  conditional shift by the base image (known low-res content, E's coarse output in
-  the hole) in front of f; `lowres_condition` appends the space-to-depth of
+  conditional shift by the base image (known low-res content; in the hole E's coarse
+  output, or with `base_fill` "smooth" the low-res view of `image_ops.smooth_fill`'s
+  full-resolution fill) in front of f; `lowres_condition` appends the space-to-depth of
   [base, M↓, known share] to every ft_l; `cond_norm` ActNorm-normalises each ft_l;
   `learn_top` gives z_L a conditional prior. All off is the paper's model.
   """
@@ -197,6 +208,7 @@ class StructurePrior(nn.Module):
   n_bits: int = 8
   mask_mode: str = "any"
   residual: bool = False
+  base_fill: str = "coarse"  # the base in the hole: E's "coarse" output or a "smooth" fill
   lowres_condition: bool = False
   cond_norm: bool = False
   learn_top: bool = False
@@ -208,6 +220,8 @@ class StructurePrior(nn.Module):
                        f"2**levels = {2 ** self.levels}")
     if self.mask_mode not in ("any", "fraction"):
       raise ValueError(f"mask_mode {self.mask_mode!r}: expected 'any' or 'fraction'")
+    if self.base_fill not in ("coarse", "smooth"):
+      raise ValueError(f"base_fill {self.base_fill!r}: expected 'coarse' or 'smooth'")
     self.encoder = GatedEncoder(self.encoder_cnum)
     self.shift = ConditionalShift()
     if self.cond_norm:
@@ -230,7 +244,10 @@ class StructurePrior(nn.Module):
       e_image, e_mask = low.known_sum * (1.0 - low.hole), low.hole
     features, coarse = self.encoder(e_image, e_mask)
     conds = level_conditions(features, self.prior_size, self.levels)
-    if self.residual:
+    if self.residual and self.base_fill == "smooth":
+      filled = image_ops.smooth_fill(masked_image, mask)
+      base = image_ops.area_downsample(filled, self.prior_size) - 0.5
+    elif self.residual:
       base = condition.base_image(low, coarse)
     else:
       base = jnp.zeros_like(coarse)

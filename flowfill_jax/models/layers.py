@@ -1,6 +1,6 @@
 """Layers shared by the networks of both stages."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import flax.linen as nn
 import jax
@@ -27,15 +27,17 @@ def subpixel_kernel(kernel: jax.Array) -> jax.Array:
   return k.reshape(2, 2, cin, 4 * f)
 
 
-def icnr_init(base: Callable = nn.initializers.lecun_normal()) -> Callable:
+def icnr_init(base: Callable | None = None) -> Callable:
   """ICNR (Aitken et al., 2017) for a 4×4/2 transposed-conv kernel [4, 4, Cin, F].
 
-  Draws one 2×2 sub-kernel `v` with `base` (fan-in 4·Cin, that of the sub-pixel conv each
+  Draws one 2×2 sub-kernel `v` with `base` (default LeCun normal; fan-in 4·Cin, that of the sub-pixel conv each
   output phase really is) and repeats it: `w[i, j] = v[i // 2, j // 2]`. Then every phase
   (a, b) of `subpixel_kernel(w)` is the same `v`, so output `2m + a` = `conv(x, v)[m + a]`:
   a conv followed by nearest-neighbour upsampling, no checkerboard at init. The phases
   are free to differ once trained.
   """
+  base = base or nn.initializers.lecun_normal()
+
   def init(key, shape, dtype=jnp.float32):
     kh, kw, cin, f = shape
     if (kh, kw) != (4, 4):

@@ -8,11 +8,11 @@ import json
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, __file__.rsplit("/scripts/", 1)[0])
 from conftest import box_masks, real_crops  # noqa: E402
+
 from flowfill_jax import sharding  # noqa: E402
 from flowfill_jax.config_base import base_config  # noqa: E402
 from flowfill_jax.structure_stage import StructureStage  # noqa: E402
