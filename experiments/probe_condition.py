@@ -24,10 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from flowfill_jax import datasets, image_ops, masks, visualize
+from flowfill_jax import datasets, factory, image_ops, masks, visualize
 from flowfill_jax.inference import load_config
-from flowfill_jax.structure_stage import StructureStage
-from flowfill_jax.texture_stage import load_structure_variables
 
 
 def load_split(config, split: str, num: int, bucket: str, seed: int):
@@ -103,8 +101,8 @@ def main():
   args = parser.parse_args()
 
   config = load_config(args.workdir)
-  model = StructureStage(config).model
-  variables = load_structure_variables(config, args.workdir)
+  model = factory.structure_prior(config)
+  variables = factory.load_structure_variables(config, args.workdir)
   splits = args.splits or [config.data.eval_split] + (
       ["test_ood"] if config.data.name == "demo" else [])
   p = model.prior_size

@@ -7,6 +7,8 @@ On the first `--num` images of the run's eval split under the fixed evaluation m
 LPIPS to the ground truth and LPIPS diversity (alex; pairs of `--samples` samples) of:
 - "prior↑": stage 1's prior as G receives it (clipped, known low-res pixels pasted),
   bicubically upsampled and composited with the known pixels: G's starting point;
+- "prior↑ + fill detail": the same plus the high frequencies of the full-resolution
+  smooth fill (fill − its own low-res view brought up the same way);
 - "two-stage": G's completion of the same priors (when the run has a stage-2 checkpoint);
 - "truth↓↑": the ground truth at the prior's size, upsampled the same way: what a perfect
   prior would give G to start from (the cost of the prior's resolution alone);
@@ -26,12 +28,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from flowfill_jax import baselines, image_ops, metrics, visualize
+from flowfill_jax import baselines, factory, image_ops, metrics, visualize
 from flowfill_jax.errors import UserError
-from flowfill_jax.inference import _restore_texture_params, load_config
+from flowfill_jax.inference import load_config
 from flowfill_jax.models.generator import composite
 from flowfill_jax.pipeline import paste_known_prior
-from flowfill_jax.texture_stage import TextureStage, load_structure_variables
 
 sys.path.insert(0, os.path.dirname(__file__))
 from probe_condition import load_split  # noqa: E402
@@ -64,11 +65,10 @@ def main():
   args = parser.parse_args()
 
   config = load_config(args.workdir)
-  stage = TextureStage(config, args.workdir)
-  two = stage.two_stage
-  structure_vars = load_structure_variables(config, args.workdir)
+  two = factory.two_stage(config)
+  structure_vars = factory.load_structure_variables(config, args.workdir)
   try:
-    g_params = _restore_texture_params(config, args.workdir)
+    g_params = factory.load_generator_params(config, args.workdir)
   except UserError:
     g_params = None  # stage 1 alone: the prior↑ rows only
   lpips_params = metrics.lpips.load_lpips("alex")
@@ -87,6 +87,11 @@ def main():
       shown = paste_known_prior(shown, rep(masked), rep(mask))
     up = jax.image.resize(shown, shown.shape[:1] + (size, size, 3), "bicubic")
     outs = {"prior↑": composite(jnp.clip(up, 0, 1), rep(masked), rep(mask))}
+    # The prior's low frequencies on the full-resolution fill's high ones.
+    fill = image_ops.smooth_fill(rep(masked), rep(mask))
+    fill_low = image_ops.area_downsample(fill, shown.shape[1])
+    detail = up + fill - jax.image.resize(fill_low, fill.shape, "bicubic")
+    outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), rep(masked), rep(mask))
     if g_params is not None:
       outs["two-stage"] = two.texture(g_params, priors, masked, mask)
     b = image.shape[0]

@@ -38,6 +38,17 @@ class StageCheckpoints:
       raise FileNotFoundError(f"no checkpoint in {self.directory}")
     return self.manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
 
+  def restore_subtree(self, abstract: dict, step: int | None = None) -> dict:
+    """Only the top-level fields named in `abstract` ({field: abstract tree}) of a saved
+    state, e.g. `{"g_params": ...}` of stage 2's: orbax partial restore, nothing else read."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    args = ocp.args.PyTreeRestore(
+        item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+        partial_restore=True)
+    return self.manager.restore(step, args=args)
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 

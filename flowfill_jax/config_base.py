@@ -58,6 +58,7 @@ def base_config() -> ml_collections.ConfigDict:
   t.upsample = "icnr"
   # G's output as a zero-init correction to the logit of the bicubic prior (models/generator.py)
   t.residual_output = True
+  t.fill_detail = True  # residual base + the full-res smooth fill's detail (models/generator.py)
   t.skips = True  # U-Net skips from the encoder's H and H/2 features (models/generator.py)
 
   c.structure = _stage(steps=300_000, batch_size=16, lr=5e-4, b1=0.9, b2=0.999,

@@ -20,12 +20,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from flowfill_jax import image_ops
+from flowfill_jax import factory, image_ops
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
-from flowfill_jax.texture_stage import TextureStage, load_structure_variables
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -47,23 +46,6 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(saved)
 
 
-def _restore_texture_params(config, workdir):
-  directory = os.path.join(workdir, "texture", "checkpoints")
-  checkpoints = StageCheckpoints(directory)
-  try:
-    if checkpoints.latest_step() is None:
-      raise UserError(f"no stage-2 checkpoint in {directory}: train the run first "
-                      "(python -m flowfill_jax.train --config ... --workdir " + workdir + ")")
-    stage = TextureStage(config, workdir)
-    s = config.data.image_size
-    shapes = {"image": jax.ShapeDtypeStruct((1, s, s, 3), jnp.float32),
-              "mask": jax.ShapeDtypeStruct((1, s, s, 1), jnp.float32)}
-    abstract = jax.eval_shape(stage.init, jax.random.key(0), shapes)
-    return checkpoints.restore(abstract).g_params
-  finally:
-    checkpoints.close()
-
-
 def _as_batch(image, channels):
   x = np.asarray(image, np.float32)
   if channels == 1 and (x.ndim == 2 or (x.ndim == 3 and x.shape[-1] != 1)):
@@ -83,9 +65,8 @@ class Inpainter:
     self.config = config
     self.checkpoint_steps = checkpoint_steps or {}  # {stage: step} the weights come from
     self.size = config.data.image_size
-    self.stage = TextureStage(config, workdir="")
-    self.structure = self.stage.structure
-    self.two_stage = self.stage.two_stage
+    self.two_stage = factory.two_stage(config)
+    self.structure = self.two_stage.structure
     self.structure_vars = structure_vars
     self.generator_params = generator_params
     self.temperature = config.structure.temperature
@@ -103,14 +84,8 @@ class Inpainter:
   def from_workdir(cls, workdir: str) -> "Inpainter":
     """Load the config and latest checkpoints of both stages written by `flowfill_jax.train`."""
     config = load_config(workdir)
-    try:
-      structure_vars = load_structure_variables(config, workdir)
-      generator_params = _restore_texture_params(config, workdir)
-    except UserError:
-      raise
-    except (ValueError, KeyError, TypeError) as e:
-      raise UserError(f"the checkpoints in {workdir} do not match this code's model "
-                      f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    structure_vars = factory.load_structure_variables(config, workdir)
+    generator_params = factory.load_generator_params(config, workdir)
     steps = {}
     for stage in ("structure", "texture"):
       checkpoints = StageCheckpoints(os.path.join(workdir, stage, "checkpoints"))

@@ -9,17 +9,10 @@ jitted call does all the work; the building block of sampling and evaluation.
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 
 from flowfill_jax import image_ops
 from flowfill_jax.models.flow import StructurePrior
 from flowfill_jax.models.generator import GeneratorOutput, TextureGenerator
-
-
-def build_generator(config: ml_collections.ConfigDict) -> TextureGenerator:
-  t = config.model.texture
-  return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
-                          upsample=t.upsample, residual_output=t.residual_output, skips=t.skips)
 
 
 def paste_known_prior(priors: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
@@ -68,7 +61,9 @@ class TwoStage:
     num = priors.shape[0] // masked_image.shape[0]
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
-    priors = jnp.clip(priors, 0.0, 1.0)  # the flow's samples are unclipped (exact densities)
+    # The flow's samples are unclipped (exact densities); one that overflowed f⁻¹ in float32
+    # (rare, far-tail latents) reaches G as mid-grey instead of NaN.
+    priors = jnp.clip(jnp.nan_to_num(priors, nan=0.5), 0.0, 1.0)
     if self.paste_known_prior:
       priors = paste_known_prior(priors, masked_rep, mask_rep)
     return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)

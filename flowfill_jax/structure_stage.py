@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from flowfill_jax import image_ops, optim, visualize
-from flowfill_jax.models.flow import StructurePrior
+from flowfill_jax import factory, image_ops, optim, visualize
 
 
 class StructureState(flax.struct.PyTreeNode):
@@ -16,12 +15,6 @@ class StructureState(flax.struct.PyTreeNode):
   params: dict
   constants: dict  # the fixed soft-permutation matrices (never trained)
   opt_state: optax.OptState
-
-
-def build_model(config: ml_collections.ConfigDict) -> StructurePrior:
-  fields = config.model.structure.to_dict()
-  fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
-  return StructurePrior(**fields)
 
 
 def masked(batch):
@@ -37,7 +30,7 @@ class StructureStage:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.stage_config = config.structure
-    self.model = build_model(config)
+    self.model = factory.structure_prior(config)
     self.tx, self.schedule = optim.adam(self.stage_config)
 
   def frozen(self, sharding):

@@ -112,3 +112,17 @@ class UpsampleInitTest(chex.TestCase):
     expected = np.where(np.asarray(masks) > 0.5, up, np.clip(np.asarray(masked), 1 / 512,
                                                               1 - 1 / 512))
     np.testing.assert_allclose(raw, expected, atol=1e-5)
+
+  def test_fill_detail_base_is_the_smooth_fill_where_the_prior_agrees_with_it(self):
+    """With `fill_detail`, an untrained G given the fill's own low-res view as its prior returns
+    the full-resolution smooth fill in the hole (the detail adds back what the prior lacks)."""
+    from flowfill_jax import image_ops
+    g = TextureGenerator(**TINY, residual_output=True, fill_detail=True)
+    _, masked, masks = _inputs(2, 32, 32, (8, 8), seed=3)
+    fill = image_ops.smooth_fill(masked, masks)
+    prior = image_ops.area_downsample(fill, 8)
+    variables = jax.jit(g.init)(KEY(0), prior, masked, masks)
+    raw = np.asarray(jax.jit(g.apply)(variables, prior, masked, masks).raw)
+    hole = np.asarray(masks)[..., 0] > 0.5
+    expected = np.clip(np.asarray(fill), 1 / 512, 1 - 1 / 512)
+    np.testing.assert_allclose(raw[hole], expected[hole], atol=1e-5)

@@ -138,6 +138,7 @@ def test_cli_bad_inputs(trained_run, tmp_path, photo):
   assert "Traceback" not in result.stderr
   result = _sample(str(empty_run), f"--image={img}", f"--mask={mask}", f"--out={tmp_path}/o")
   assert result.returncode == 2 and "holds no checkpoint" in result.stderr
+  assert os.listdir(empty_run) == ["config.json"]  # reading created no checkpoint folders
 
 
 def test_checkpoint_of_another_model_is_refused(trained_run, tmp_path):
@@ -168,3 +169,12 @@ def test_cli_batch_mode_over_a_folder(trained_run, tmp_path):
   mask = np.asarray(Image.open(tmp_path / "out" / "im0_mask.png")) > 127
   assert 0.4 <= mask.mean() <= 0.6 and mask.shape == (32, 32)
   assert "images/s" in result.stdout
+
+
+def test_serving_code_imports_no_training_module():
+  """`Inpainter` builds its models through `factory` and restores only E + f and G."""
+  code = ("import sys\nimport flowfill_jax.inference\n"
+          "loaded = [m for m in ('flowfill_jax.structure_stage', 'flowfill_jax.texture_stage', "
+          "'flowfill_jax.train', 'optax') if m in sys.modules]\n"
+          "assert not loaded, loaded\n")
+  subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from conftest import TINY_CONFIG, tiny_config
 
-from flowfill_jax import train
+from flowfill_jax import factory, train
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.errors import UserError
-from flowfill_jax.structure_stage import StructureStage
 
 STRUCTURE_ONLY = "--config.stages=('structure',)"
 
@@ -34,17 +33,10 @@ def _log(workdir) -> str:
 
 
 def _final_params(workdir):
-  config = tiny_config()
-  stage = StructureStage(config)
-  s = config.data.image_size
-  shapes = {"image": jax.ShapeDtypeStruct((1, s, s, 3), np.float32),
-            "mask": jax.ShapeDtypeStruct((1, s, s, 1), np.float32)}
-  abstract = jax.eval_shape(stage.init, jax.random.key(0), shapes)
   ckpt = StageCheckpoints(os.path.join(workdir, "structure", "checkpoints"))
   step = ckpt.latest_step()
-  state = ckpt.restore(abstract)
   ckpt.close()
-  return step, state.params
+  return step, factory.load_structure_variables(tiny_config(), str(workdir))["params"]
 
 
 def test_both_stages_write_what_a_user_sees(trained_run):
@@ -153,7 +145,7 @@ def test_unknown_stage_names_are_refused(stages):
 def test_missing_config_file_is_one_line(tmp_path):
   proc = subprocess.run([sys.executable, "-m", "flowfill_jax.train", "--config=configs/nope.py",
                          f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True,
-                        timeout=120)
+                        timeout=120, cwd=tmp_path)
   assert proc.returncode == 2
   assert proc.stderr.strip() == "error: config file configs/nope.py does not exist"
   assert not (tmp_path / "run").exists()

@@ -25,6 +25,11 @@ size, each followed by a 3×3 gated conv (U-Net). Without them the known pixels 
 the output only through the H/4 bottleneck, the prior's own resolution at the
 paper's and the demo's sizes, so G cannot use the full-resolution edge of a thin
 hole the way classical inpainting does (+~20% of G's FLOPs at the paper size).
+
+`fill_detail` (with `residual_output`; `model.texture.fill_detail`): in the hole, the
+residual base is the bicubic prior plus the high frequencies of `image_ops.smooth_fill`
+at full resolution, so where the prior agrees with the fill G starts from the sharp,
+full-resolution fill rather than its blurred low-res view (the edges of thin strokes).
 """
 
 from typing import NamedTuple
@@ -33,6 +38,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from flowfill_jax import image_ops
 from flowfill_jax.models.layers import GatedConv, icnr_init, upsample_nearest
 
 UPSAMPLE = ("icnr", "transpose", "resize")
@@ -51,6 +57,19 @@ def composite(raw: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.A
   and flips `-0.0`; a select copies `masked_image` verbatim whatever XLA fuses.
   """
   return jnp.where(mask > 0.5, raw, masked_image)
+
+
+def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw) -> jax.Array:
+  """The high frequencies of the full-resolution smooth fill: the fill minus its own view
+  at the prior's size brought back up as the prior is (area down, bicubic up)."""
+  fill = image_ops.smooth_fill(masked_image, mask)
+  b, h, w, c = fill.shape
+  ph, pw = prior_hw
+  if h % ph == 0 and w % pw == 0:
+    low = fill.reshape(b, ph, h // ph, pw, w // pw, c).mean(axis=(2, 4))
+  else:
+    low = jax.image.resize(fill, (b, ph, pw, c), "linear", antialias=True)
+  return fill - jax.image.resize(low, fill.shape, "bicubic")
 
 
 class ResidualBlock(nn.Module):
@@ -80,6 +99,7 @@ class TextureGenerator(nn.Module):
   upsample: str = "icnr"  # "icnr" | "transpose" | "resize" (module docstring)
   residual_output: bool = False  # logit(prior↑ composited) + conv, conv zero-init (docstring)
   skips: bool = False  # U-Net skips: encoder features at H and H/2 join the decoder (docstring)
+  fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies (docstring)
 
   def _up(self, x, features, name):
     """One ×2 up-convolution of the decoder, as `upsample` says."""
@@ -113,7 +133,9 @@ class TextureGenerator(nn.Module):
     init = {"kernel_init": nn.initializers.zeros_init()} if self.residual_output else {}
     logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", **init)(x)
     if self.residual_output:
-      base = composite(prior_up, masked_image, mask)
+      base = prior_up + (fill_detail(masked_image, mask, prior.shape[1:3])
+                         if self.fill_detail else 0.0)
+      base = composite(base, masked_image, mask)
       logits = logits + jax.scipy.special.logit(jnp.clip(base, LOGIT_EPS, 1.0 - LOGIT_EPS))
     raw = nn.sigmoid(logits)
     return GeneratorOutput(raw, composite(raw, masked_image, mask))

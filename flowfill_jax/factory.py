@@ -1,0 +1,90 @@
+"""Models from a config, and their trained weights from a workdir: written once, here.
+
+Training (`structure_stage`, `texture_stage`), inference and the experiments all build
+E + f, G and D through these functions, and read a run's weights through
+`load_structure_variables` / `load_generator_params`, which restore only what inference
+needs (orbax partial restore: no optimiser state, no D, no training code).
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
+from flowfill_jax.errors import UserError
+from flowfill_jax.models.discriminator import PatchDiscriminator
+from flowfill_jax.models.flow import StructurePrior
+from flowfill_jax.models.generator import TextureGenerator
+from flowfill_jax.pipeline import TwoStage
+
+
+def structure_prior(config: ml_collections.ConfigDict) -> StructurePrior:
+  """Stage 1, E and f, as `config.model.structure` describes it."""
+  fields = config.model.structure.to_dict()
+  fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
+  return StructurePrior(**fields)
+
+
+def generator(config: ml_collections.ConfigDict) -> TextureGenerator:
+  t = config.model.texture
+  return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
+                          upsample=t.upsample, residual_output=t.residual_output, skips=t.skips,
+                          fill_detail=t.fill_detail)
+
+
+def discriminator(config: ml_collections.ConfigDict) -> PatchDiscriminator:
+  t = config.model.texture
+  return PatchDiscriminator(features=tuple(t.disc_features), with_mask=t.disc_with_mask)
+
+
+def two_stage(config: ml_collections.ConfigDict) -> TwoStage:
+  """Both stages as sampling runs them (`config.texture.paste_known_prior` included)."""
+  return TwoStage(structure_prior(config), generator(config),
+                  paste_known_prior=config.texture.paste_known_prior)
+
+
+def input_shapes(config: ml_collections.ConfigDict, batch: int = 1) -> dict:
+  """Abstract `{image, mask}` of a batch at the model's size (for `jax.eval_shape`)."""
+  s = config.data.image_size
+  return {"image": jax.ShapeDtypeStruct((batch, s, s, 3), jnp.float32),
+          "mask": jax.ShapeDtypeStruct((batch, s, s, 1), jnp.float32)}
+
+
+def _restore(config, workdir: str, stage: str, abstract: dict, sharding, hint: str) -> dict:
+  """The subtree `abstract` ({name: abstract tree}) of `stage`'s latest train state."""
+  directory = os.path.join(workdir, stage, "checkpoints")
+  checkpoints = StageCheckpoints(directory)
+  try:
+    if checkpoints.latest_step() is None:
+      raise UserError(f"{directory} holds no checkpoint: {hint}")
+    sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    try:
+      return checkpoints.restore_subtree(abstract_like(abstract, sharding))
+    except (ValueError, KeyError, TypeError) as e:
+      raise UserError(f"the checkpoints in {directory} do not match this code's model "
+                      f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  finally:
+    checkpoints.close()
+
+
+def load_structure_variables(config, workdir: str, sharding=None) -> dict:
+  """Stage 1's trained `{'params', 'constants'}` from `workdir/structure`."""
+  model = structure_prior(config)
+  x = input_shapes(config)
+  abstract = jax.eval_shape(model.init, jax.random.key(0), x["image"], x["image"], x["mask"])
+  return _restore(config, workdir, "structure", dict(abstract), sharding,
+                  "train stage 1 first (config.stages including 'structure')")
+
+
+def load_generator_params(config, workdir: str, sharding=None):
+  """G's trained parameters from `workdir/texture` (nothing of D or the optimisers)."""
+  g = generator(config)
+  x = input_shapes(config)
+  p = config.model.structure.prior_size
+  prior = jax.ShapeDtypeStruct((1, p, p, 3), jnp.float32)
+  abstract = jax.eval_shape(g.init, jax.random.key(0), prior, x["image"], x["mask"])["params"]
+  return _restore(config, workdir, "texture", {"g_params": abstract}, sharding,
+                  f"train the run first (python -m flowfill_jax.train --config ... "
+                  f"--workdir {workdir})")["g_params"]
