@@ -126,3 +126,14 @@ class UpsampleInitTest(chex.TestCase):
     hole = np.asarray(masks)[..., 0] > 0.5
     expected = np.clip(np.asarray(fill), 1 / 512, 1 - 1 / 512)
     np.testing.assert_allclose(raw[hole], expected[hole], atol=1e-5)
+
+  def test_a_non_finite_prior_gives_a_finite_completion(self):
+    """A sampled prior that overflowed f⁻¹ (NaN/inf) reaches G clipped, NaN as grey."""
+    from flowfill_jax.pipeline import TwoStage
+    g, variables = _tiny_generator()
+    priors, masked, masks = _inputs(2, 32, 32, (8, 8), seed=4)
+    priors = priors.at[0, 2, 3].set(jnp.nan).at[1, 4, 4].set(jnp.inf)
+    out = TwoStage(None, g).generate(variables["params"], priors, masked, masks)
+    chex.assert_tree_all_finite(out)
+    known = np.asarray(masks)[..., 0] < 0.5
+    np.testing.assert_array_equal(np.asarray(out.completed)[known], np.asarray(masked)[known])
