@@ -1,4 +1,5 @@
-"""The paper's settings (SPEC.md) as one ConfigDict; `configs/<name>.py` start from it."""
+"""The paper's settings (docs/design.md, "SPEC.md") as one ConfigDict, with the measured
+deviations on (README "Stage 1", "Training"); `configs/<name>.py` start from it."""
 
 import ml_collections
 
@@ -40,7 +41,7 @@ def base_config() -> ml_collections.ConfigDict:
   # SPEC.md's reading of the paper: mask_mode "any", the four switches off (scale_fn as above;
   # the paper writes exp(s)).
   s.mask_mode = "fraction"  # what E sees of M↓: "any" (any-hole, SPEC.md) or "fraction" (share missing)
-  s.residual = True  # f models I_s − base (known low-res content; E's coarse output in the hole)
+  s.residual = True  # f models I_s − base (known low-res content; in the hole, see base_fill)
   s.base_fill = "smooth"  # the base in the hole: a "smooth" (pull-push) fill or E's "coarse" output
   s.lowres_condition = True  # space-to-depth of [base, M↓, known share] appended to every ft_l
   s.cond_norm = True  # ActNorm on every ft_l
