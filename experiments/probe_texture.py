@@ -31,8 +31,7 @@ import numpy as np
 from flowfill_jax import baselines, factory, image_ops, metrics, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.inference import load_config
-from flowfill_jax.models.generator import composite
-from flowfill_jax.pipeline import paste_known_prior
+from flowfill_jax.models.generator import composite, fill_detail
 
 sys.path.insert(0, os.path.dirname(__file__))
 from probe_condition import load_split  # noqa: E402
@@ -81,17 +80,13 @@ def main():
   def run(image, mask, key, temperature):
     masked = image * (1 - mask)
     priors, _ = two.priors(structure_vars, masked, mask, key, args.samples, temperature)
-    rep = lambda x: jnp.repeat(x, args.samples, axis=0)
-    shown = jnp.clip(priors, 0, 1)
-    if two.paste_known_prior:
-      shown = paste_known_prior(shown, rep(masked), rep(mask))
+    masked_rep, mask_rep = (jnp.repeat(x, args.samples, axis=0) for x in (masked, mask))
+    shown = two.generator_prior(priors, masked_rep, mask_rep)
     up = jax.image.resize(shown, shown.shape[:1] + (size, size, 3), "bicubic")
-    outs = {"prior↑": composite(jnp.clip(up, 0, 1), rep(masked), rep(mask))}
-    # The prior's low frequencies on the full-resolution fill's high ones.
-    fill = image_ops.smooth_fill(rep(masked), rep(mask))
-    fill_low = image_ops.area_downsample(fill, shown.shape[1])
-    detail = up + fill - jax.image.resize(fill_low, fill.shape, "bicubic")
-    outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), rep(masked), rep(mask))
+    outs = {"prior↑": composite(jnp.clip(up, 0, 1), masked_rep, mask_rep)}
+    # The prior's low frequencies on the full-resolution fill's high ones (G's base).
+    detail = up + fill_detail(masked_rep, mask_rep, shown.shape[1:3])
+    outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), masked_rep, mask_rep)
     if g_params is not None:
       outs["two-stage"] = two.texture(g_params, priors, masked, mask)
     b = image.shape[0]

@@ -52,7 +52,7 @@ def input_shapes(config: ml_collections.ConfigDict, batch: int = 1) -> dict:
           "mask": jax.ShapeDtypeStruct((batch, s, s, 1), jnp.float32)}
 
 
-def _restore(config, workdir: str, stage: str, abstract: dict, sharding, hint: str) -> dict:
+def _restore(workdir: str, stage: str, abstract: dict, sharding, hint: str) -> dict:
   """The subtree `abstract` ({name: abstract tree}) of `stage`'s latest train state."""
   directory = os.path.join(workdir, stage, "checkpoints")
   checkpoints = StageCheckpoints(directory)
@@ -74,7 +74,7 @@ def load_structure_variables(config, workdir: str, sharding=None) -> dict:
   model = structure_prior(config)
   x = input_shapes(config)
   abstract = jax.eval_shape(model.init, jax.random.key(0), x["image"], x["image"], x["mask"])
-  return _restore(config, workdir, "structure", dict(abstract), sharding,
+  return _restore(workdir, "structure", dict(abstract), sharding,
                   "train stage 1 first (config.stages including 'structure')")
 
 
@@ -85,6 +85,6 @@ def load_generator_params(config, workdir: str, sharding=None):
   p = config.model.structure.prior_size
   prior = jax.ShapeDtypeStruct((1, p, p, 3), jnp.float32)
   abstract = jax.eval_shape(g.init, jax.random.key(0), prior, x["image"], x["mask"])["params"]
-  return _restore(config, workdir, "texture", {"g_params": abstract}, sharding,
+  return _restore(workdir, "texture", {"g_params": abstract}, sharding,
                   f"train the run first (python -m flowfill_jax.train --config ... "
                   f"--workdir {workdir})")["g_params"]

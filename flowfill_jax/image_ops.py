@@ -4,14 +4,16 @@ import jax
 import jax.numpy as jnp
 
 
-def area_downsample(x: jax.Array, size: int) -> jax.Array:
-  """Antialiased (box) downsampling to `size`×`size`; exact block mean when divisible."""
+def area_downsample(x: jax.Array, size: int | tuple[int, int]) -> jax.Array:
+  """Antialiased (box) downsampling to `size`×`size` (or `(height, width)`); exact block
+  mean when divisible."""
   b, h, w, c = x.shape
-  if (h, w) == (size, size):
+  ph, pw = (size, size) if isinstance(size, int) else size
+  if (h, w) == (ph, pw):
     return x
-  if h % size == 0 and w % size == 0:
-    return x.reshape(b, size, h // size, size, w // size, c).mean(axis=(2, 4))
-  return jax.image.resize(x, (b, size, size, c), method="linear", antialias=True)
+  if h % ph == 0 and w % pw == 0:
+    return x.reshape(b, ph, h // ph, pw, w // pw, c).mean(axis=(2, 4))
+  return jax.image.resize(x, (b, ph, pw, c), method="linear", antialias=True)
 
 
 def mask_downsample(mask: jax.Array, size: int) -> jax.Array:

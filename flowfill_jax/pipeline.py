@@ -61,12 +61,17 @@ class TwoStage:
     num = priors.shape[0] // masked_image.shape[0]
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
-    # The flow's samples are unclipped (exact densities); one that overflowed f⁻¹ in float32
-    # (rare, far-tail latents) reaches G as mid-grey instead of NaN.
+    priors = self.generator_prior(priors, masked_rep, mask_rep)
+    return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)
+
+  def generator_prior(self, priors, masked_image, mask):
+    """The prior as G receives it, inputs already at the priors' batch: clipped to [0, 1] (the
+    flow's samples are unclipped, for exact densities; one that overflowed f⁻¹ in float32, a
+    rare far-tail latent, becomes mid-grey instead of NaN), known pixels pasted if configured."""
     priors = jnp.clip(jnp.nan_to_num(priors, nan=0.5), 0.0, 1.0)
     if self.paste_known_prior:
-      priors = paste_known_prior(priors, masked_rep, mask_rep)
-    return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)
+      priors = paste_known_prior(priors, masked_image, mask)
+    return priors
 
   def texture(self, generator_params, priors, masked_image, mask):
     """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""

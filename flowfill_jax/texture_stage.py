@@ -120,8 +120,8 @@ class TextureStage:
     flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
     x, _, _ = s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
                       masked(batch), batch["mask"], standardized=True, method=s.decode)
-    # A noised latent far in the tail can overflow f⁻¹ in float32 (measured on the demo: one
-    # prior in ~8,400 after 3,000 stage-1 steps); that example keeps its un-noised truth.
+    # A noised latent far in the tail can overflow f⁻¹ in float32 (seen once on the demo: one
+    # batch in ~1,050 after 3,000 stage-1 steps); such an example keeps its un-noised truth.
     finite = jnp.all(jnp.isfinite(x), axis=(1, 2, 3), keepdims=True)
     return jax.lax.stop_gradient(image_ops.postprocess(jnp.where(finite, x, truth)))
 

@@ -17,13 +17,12 @@ import sys
 import tempfile
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from flowfill_jax import input_pipeline, sharding, visualize
+from flowfill_jax import factory, input_pipeline, sharding, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.cli import undash
 from flowfill_jax.errors import UserError
@@ -116,12 +115,6 @@ def stage_data_config(config, batch_size: int) -> ml_collections.ConfigDict:
   return data
 
 
-def _batch_shapes(data_config) -> dict:
-  s, b = data_config.image_size, data_config.batch_size
-  return {"image": jax.ShapeDtypeStruct((b, s, s, 3), jnp.float32),
-          "mask": jax.ShapeDtypeStruct((b, s, s, 1), jnp.float32)}
-
-
 def _mean_metrics(pending: list[dict], first_step: int) -> dict:
   """Host-side means of the metrics of several steps; a non-finite loss stops the run."""
   host = jax.device_get(pending)
@@ -189,7 +182,7 @@ def run_stage(stage, config, workdir, mesh) -> dict:
     batches = itertools.chain([first], batches)
     state = jax.jit(stage.init, out_shardings=repl)(init_key, first)
   else:
-    abstract = jax.eval_shape(stage.init, init_key, _batch_shapes(data_config))
+    abstract = jax.eval_shape(stage.init, init_key, factory.input_shapes(config, data_config.batch_size))
     state = checkpoints.restore(abstract_like(abstract, repl))
     log.info("%s: resumed from step %d", stage.name, latest)
 
