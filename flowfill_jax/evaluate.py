@@ -41,7 +41,7 @@ import numpy as np
 from absl import app, flags
 
 from flowfill_jax import baselines as classical
-from flowfill_jax import input_pipeline, masks, metrics, sharding, visualize
+from flowfill_jax import fileio, input_pipeline, masks, metrics, sharding, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import setup_logging
@@ -96,11 +96,9 @@ def _part_path(out_dir: str, name: str, index: int) -> str:
 
 
 def _write_part(path: str, arrays: dict) -> None:
-  """np.savez to a temporary name, then rename: a killed run leaves no half part."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f"{path}.{os.getpid()}.tmp.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
+  """Atomic: a killed run leaves no half part."""
+  with fileio.atomic_path(path, ".npz") as tmp:
+    np.savez(tmp, **arrays)
 
 
 def _read_parts(out_dir: str, name: str) -> dict:
@@ -150,7 +148,7 @@ def _check_settings(out_dir: str, settings: Settings) -> None:
                       "differ): pass a new --out, or delete that folder to start over")
     return
   os.makedirs(out_dir, exist_ok=True)
-  _write_text(path, json.dumps(current, indent=2) + "\n")
+  fileio.write_text(path, json.dumps(current, indent=2) + "\n")
 
 
 # ---------------------------------------------------------------------------- scoring
@@ -471,17 +469,9 @@ def results_markdown(results: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _write_text(path: str, text: str) -> None:
-  """Write to a temporary name, then rename: readers never see half a file."""
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-
-
 def write_reports(out_dir: str, results: dict) -> None:
-  _write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2) + "\n")
-  _write_text(os.path.join(out_dir, "results.md"), results_markdown(results))
+  fileio.write_text(os.path.join(out_dir, "results.json"), json.dumps(results, indent=2) + "\n")
+  fileio.write_text(os.path.join(out_dir, "results.md"), results_markdown(results))
 
 
 # ---------------------------------------------------------------------------- command line

@@ -1,8 +1,12 @@
 """Use a trained run: diverse inpainting, semantic transfer, exact likelihoods, latents.
 
     from flowfill_jax.inference import Inpainter
-    model = Inpainter.from_workdir("runs/demo")
+    model = Inpainter.from_workdir("runs/demo")   # or from_workdir() for the shipped demo model
     completions = model.inpaint(image, mask, num=8, temperature=0.8, seed=0)
+
+`from_workdir` takes a run written by `flowfill_jax.train`, a folder written by
+`Inpainter.export` (`python -m flowfill_jax.export`), or nothing: then the small demo
+model that ships inside the package (trained on the offline demo photographs).
 
 Arrays in, arrays out: images float32 in [0, 1] (HxWx3, or NxHxWx3), masks HxW,
 HxWx1 or NxHxWx1 with 1 = hole. Images of another size than the model's are
@@ -12,19 +16,34 @@ exact at the user's resolution.
 """
 
 import functools
+import importlib.resources
 import json
 import os
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from flax import serialization
 
-from flowfill_jax import factory, image_ops
+from flowfill_jax import factory, fileio, image_ops
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+
+# An exported model: `config.json` beside this file of E, f and G weights (Inpainter.export).
+WEIGHTS_FILE = "weights.msgpack"
+# The demo model that ships inside the package (`flowfill_jax/weights/demo`).
+SHIPPED_MODEL = str(importlib.resources.files("flowfill_jax") / "weights" / "demo")
+
+
+class Samples(NamedTuple):
+  """`Inpainter.sample`'s result, for one image ([N, ...]) or a batch ([B, N, ...])."""
+  completions: np.ndarray  # at the user's size, known pixels exactly the user's
+  priors: np.ndarray  # stage 1's structural priors, prior_size², image units, unclipped
+  log_prob: np.ndarray  # exact log p(prior | masked image), nats
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -81,8 +100,16 @@ class Inpainter:
     self._prior_bits = jax.jit(functools.partial(s.apply, method=s.prior_bits_per_dim))
 
   @classmethod
-  def from_workdir(cls, workdir: str) -> "Inpainter":
-    """Load the config and latest checkpoints of both stages written by `flowfill_jax.train`."""
+  def from_workdir(cls, workdir: str | None = None) -> "Inpainter":
+    """A training run (latest checkpoints of both stages), an exported model, or with no
+    `workdir` the demo model shipped in the package."""
+    if workdir is None:
+      if not os.path.exists(os.path.join(SHIPPED_MODEL, WEIGHTS_FILE)):
+        raise UserError(f"this installation has no shipped demo model ({SHIPPED_MODEL} is "
+                        "missing): pass --workdir with a run written by flowfill_jax.train")
+      workdir = SHIPPED_MODEL
+    if os.path.exists(os.path.join(workdir, WEIGHTS_FILE)):
+      return cls._from_export(workdir)
     config = load_config(workdir)
     structure_vars = factory.load_structure_variables(config, workdir)
     generator_params = factory.load_generator_params(config, workdir)
@@ -92,6 +119,38 @@ class Inpainter:
       steps[stage] = checkpoints.latest_step()
       checkpoints.close()
     return cls(config, structure_vars, generator_params, steps)
+
+  @classmethod
+  def _from_export(cls, directory: str) -> "Inpainter":
+    config = load_config(directory)
+    path = os.path.join(directory, WEIGHTS_FILE)
+    try:
+      with open(path, "rb") as f:
+        saved = serialization.msgpack_restore(f.read())
+    except Exception as e:  # msgpack raises several types on a damaged file
+      raise UserError(f"cannot read the model weights {path}: {e}") from None
+    as_f32 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float32)
+                               if np.issubdtype(np.asarray(x).dtype, np.floating) else jnp.asarray(x))
+    steps = {k: int(v) for k, v in saved.get("steps", {}).items()}
+    return cls(config, as_f32(saved["structure"]), as_f32(saved["generator"]), steps)
+
+  def export(self, directory: str, half: bool = True) -> str:
+    """Write what inference needs, `config.json` and E, f and G weights (no optimiser,
+    no D), to `directory`; with `half`, parameters are stored as float16 (half the size;
+    computation stays float32, so the flow stays exactly invertible). → the weights file."""
+    def store(x):
+      x = np.asarray(x)
+      return x.astype(np.float16) if half and x.dtype == np.float32 else x
+    structure = dict(self.structure_vars)
+    structure["params"] = jax.tree.map(store, structure["params"])
+    saved = {"structure": jax.tree.map(np.asarray, structure),
+             "generator": jax.tree.map(store, self.generator_params),
+             "steps": {k: int(v) for k, v in self.checkpoint_steps.items() if v is not None}}
+    path = os.path.join(directory, WEIGHTS_FILE)
+    fileio.write_bytes(path, serialization.msgpack_serialize(saved))
+    fileio.write_text(os.path.join(directory, "config.json"), self.config.to_json_best_effort(
+        indent=2) + "\n")
+    return path
 
   def replicate(self, sharding) -> None:
     """Place both stages' variables with `sharding` (e.g. replicated over a device mesh)."""
@@ -142,6 +201,18 @@ class Inpainter:
     if single:
       out, log_prob = out[0], log_prob[0]
     return (out, log_prob) if return_log_prob else out
+
+  def sample(self, image, mask, num: int = 8, temperature: float | None = None,
+             seed: int = 0, key: jax.Array | None = None) -> Samples:
+    """`inpaint` with the structural priors too (see `Samples`); `key` replaces `seed`."""
+    single = np.ndim(image) == 3
+    masked_image, m = self._to_model(image, mask)
+    tau = self.temperature if temperature is None else temperature
+    key = jax.random.key(seed) if key is None else key
+    out, priors, log_prob = self._complete(self.structure_vars, self.generator_params,
+                                           masked_image, m, key, num=num, temperature=tau)
+    result = Samples(self._to_user(out, image, mask), np.asarray(priors), np.asarray(log_prob))
+    return Samples(*(x[0] for x in result)) if single else result
 
   def complete(self, masked_image, mask, key, num: int, temperature: float | None = None):
     """The fast path for batches already at the model's size, kept on device.

@@ -14,6 +14,8 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
+from flowfill_jax import fileio
+
 BUCKETS = {"20-40": (0.2, 0.4), "40-60": (0.4, 0.6), "random": (0.2, 0.6)}
 # Bumped whenever `free_form_mask` draws differently: cached evaluation masks are keyed by it,
 # so a changed generator never silently reuses masks drawn by the old one.
@@ -92,12 +94,9 @@ def write_eval_masks(out_dir: str, bucket: str, num: int, size: int, seed: int =
 
 
 def _write_one(out_dir: str, bucket: str, index: int, size: int, seed: int) -> None:
-  os.makedirs(out_dir, exist_ok=True)
-  path = _eval_mask_path(out_dir, bucket, index)
   mask = free_form_mask(np.random.default_rng([seed, index, 11]), size, bucket)
-  tmp = f"{path}.{os.getpid()}.tmp"
-  Image.fromarray(mask * 255).save(tmp, format="PNG", optimize=False)
-  os.replace(tmp, path)
+  with fileio.atomic_path(_eval_mask_path(out_dir, bucket, index), ".png") as tmp:
+    Image.fromarray(mask * 255).save(tmp, format="PNG", optimize=False)
 
 
 def default_cache_dir() -> str:

@@ -3,6 +3,9 @@
   python -m flowfill_jax.sample --workdir runs/demo --image photo.png --mask mask.png \
       --out completions/ --num 8 [--rank] [--transfer-from target.png]
 
+Without `--workdir`, the demo model that ships inside the package (64², trained on the
+offline demo photographs); `--workdir` also takes a model written by `flowfill_jax.export`.
+
 (flags take dashes or underscores: --invert-mask = --invert_mask)
 
 Masks are single-channel images, white (255) = hole, thresholded at 50%
@@ -28,7 +31,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from flowfill_jax import visualize
+from flowfill_jax import fileio, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask
@@ -39,7 +42,8 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   """Defined when run as a program only (absl flags are global; train.py has a --workdir)."""
-  flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
+  flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train or an exported model "
+                      "(default: the demo model shipped in the package).")
   flags.DEFINE_string("image", None, "The image to complete (PNG/JPEG, any size).")
   flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
   flags.DEFINE_string("out", None, "Output folder (created).")
@@ -55,7 +59,7 @@ def define_flags():
                       "hole-ratio bucket (20-40, 40-60, random).")
   flags.DEFINE_string("mask_dir", None, "Batch mode: masks with the images' file names instead.")
   flags.DEFINE_integer("batch_size", 8, "Batch mode: images per jitted call.")
-  flags.mark_flags_as_required(["workdir", "out"])
+  flags.mark_flags_as_required(["out"])
 
 
 def check_flags() -> None:
@@ -122,8 +126,7 @@ def run(workdir, image_path, mask_path, out_dir, *, num=8, temperature=None, see
   summary = {"image": image_path, "mask": mask_path, "seed": seed, "ranked": rank,
              "temperature": temperature or model.temperature, "seconds": seconds,
              "transfer_from": transfer_from, "samples": records}
-  with open(os.path.join(out_dir, "samples.json"), "w") as f:
-    json.dump(summary, f, indent=2)
+  fileio.write_text(os.path.join(out_dir, "samples.json"), json.dumps(summary, indent=2))
   return summary
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from absl import app, flags
 from ml_collections import config_flags
 
-from flowfill_jax import factory, input_pipeline, sharding, visualize
+from flowfill_jax import factory, fileio, input_pipeline, sharding, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.cli import undash
 from flowfill_jax.errors import UserError
@@ -103,10 +103,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
                       f"({', '.join(differ[:6])}{' …' if len(differ) > 6 else ''} differ); "
                       f"use a new --workdir or the config saved in {path}")
   if jax.process_index() == 0:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-      json.dump(current, f, indent=2)
-    os.replace(tmp, path)
+    fileio.write_text(path, json.dumps(current, indent=2))
 
 
 def stage_data_config(config, batch_size: int) -> ml_collections.ConfigDict:

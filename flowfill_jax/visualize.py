@@ -1,10 +1,9 @@
 """Image grids written as PNG (sample sheets, side-by-side comparisons)."""
 
-import os
-import tempfile
-
 import numpy as np
 from PIL import Image
+
+from flowfill_jax import fileio
 
 
 def to_uint8(images) -> np.ndarray:
@@ -37,12 +36,6 @@ def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.
   return sheet
 
 
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
 def write_png(path: str, image) -> None:
   """Write atomically: a half-written PNG never appears under `path`."""
   image = np.asarray(image)
@@ -50,14 +43,5 @@ def write_png(path: str, image) -> None:
     image = to_uint8(image)
   if image.ndim == 3 and image.shape[-1] == 1:
     image = image[..., 0]
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(suffix=".png", dir=directory)
-  os.close(fd)
-  try:
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file open()'s mode
+  with fileio.atomic_path(path, ".png") as tmp:
     Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
-  except BaseException:
-    os.unlink(tmp)
-    raise

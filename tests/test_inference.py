@@ -178,3 +178,43 @@ def test_serving_code_imports_no_training_module():
           "'flowfill_jax.train', 'optax') if m in sys.modules]\n"
           "assert not loaded, loaded\n")
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_exported_model_samples_as_its_run_does(trained_run, model, photo, tmp_path):
+  """Export keeps E, f and G (float16 parameters): same samples to rounding, same densities."""
+  from flowfill_jax import export
+  out = str(tmp_path / "exported")
+  export.export(trained_run[0], out, examples=2)
+  assert sorted(os.listdir(out)) == ["config.json", "examples", "weights.msgpack"]
+  assert len(os.listdir(os.path.join(out, "examples"))) == 2
+  exported = Inpainter.from_workdir(out)
+  assert exported.checkpoint_steps == model.checkpoint_steps
+  image, mask = photo
+  a, log_a = model.inpaint(image, mask, num=3, seed=4, return_log_prob=True)
+  b, log_b = exported.inpaint(image, mask, num=3, seed=4, return_log_prob=True)
+  np.testing.assert_allclose(b, a, atol=2e-2)
+  np.testing.assert_allclose(log_b, log_a, rtol=2e-3)
+  assert np.array_equal(b[:, mask < 0.5], a[:, mask < 0.5])
+  (tmp_path / "broken").mkdir()
+  shutil.copy(os.path.join(out, "config.json"), tmp_path / "broken")
+  (tmp_path / "broken" / "weights.msgpack").write_bytes(b"\x00not msgpack")
+  with pytest.raises(UserError, match="cannot read the model weights .*weights.msgpack"):
+    Inpainter.from_workdir(str(tmp_path / "broken"))
+
+
+def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
+  """The package ships a demo model: sampling works right after install, no run needed."""
+  image = real_crops(1, 80, seed=5)[0]
+  mask = np.zeros((80, 80), np.float32)
+  mask[20:50, 30:60] = 1
+  visualize.write_png(str(tmp_path / "img.png"), image)
+  visualize.write_png(str(tmp_path / "mask.png"), mask[..., None])
+  result = subprocess.run(
+      [sys.executable, "-m", "flowfill_jax.sample", f"--image={tmp_path / 'img.png'}",
+       f"--mask={tmp_path / 'mask.png'}", f"--out={tmp_path / 'out'}", "--num=2"],
+      capture_output=True, text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  for k in range(2):
+    sample = read_image(str(tmp_path / "out" / f"sample_{k:02d}.png"))
+    assert sample.shape == (80, 80, 3)
+    np.testing.assert_allclose(sample[mask < 0.5], image[mask < 0.5], atol=1 / 255)

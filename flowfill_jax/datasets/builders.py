@@ -313,3 +313,17 @@ def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str 
   if split not in splits:
     raise DatasetError(f"{name} has no split {split!r} (it has {sorted(splits)}) in {data_dir}")
   return _DecodedSource(builder.as_data_source(split=split), name, split)
+
+
+def spread_images(data_config, num: int) -> list[np.ndarray]:
+  """`num` images spread evenly over a run's evaluation split, at its image size (uint8):
+  the examples the web demo and an exported model offer."""
+  source = load(data_config.name, data_config.eval_split, data_dir=data_config.get("data_dir"),
+                manual_dir=data_config.get("manual_dir"))
+  size = data_config.image_size
+  out = []
+  for i in np.unique(np.linspace(0, len(source) - 1, num).astype(int)):
+    image = source[i]["image"]
+    out.append(image if image.shape[:2] == (size, size) else
+               square_resize(Image.fromarray(image), size))
+  return out
