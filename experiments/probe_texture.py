@@ -82,7 +82,7 @@ def main():
     priors, _ = two.priors(structure_vars, masked, mask, key, args.samples, temperature)
     masked_rep, mask_rep = (jnp.repeat(x, args.samples, axis=0) for x in (masked, mask))
     shown = two.generator_prior(priors, masked_rep, mask_rep)
-    up = jax.image.resize(shown, shown.shape[:1] + (size, size, 3), "bicubic")
+    up = image_ops.prior_upsample(shown, (size, size))
     outs = {"prior↑": composite(jnp.clip(up, 0, 1), masked_rep, mask_rep)}
     # The prior's low frequencies on the full-resolution fill's high ones (G's base).
     detail = up + fill_detail(masked_rep, mask_rep, shown.shape[1:3])
@@ -94,7 +94,7 @@ def main():
 
   def down_up(full, image, mask):
     low = image_ops.area_downsample(full, two.structure.prior_size)
-    up = jax.image.resize(low, image.shape, "bicubic")
+    up = image_ops.prior_upsample(low, image.shape[1:3])
     return composite(jnp.clip(up, 0, 1), image * (1 - mask), mask)[:, None]
 
   @jax.jit

@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from absl import app, flags
 
-from flowfill_jax import visualize
+from flowfill_jax import resize, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.inference import Inpainter
@@ -150,7 +150,7 @@ class DemoModel:
       raise UserError("no target: upload the image whose content should fill the hole")
     target = _rgb(target, "the target image")
     if target.shape != image.shape:
-      target = np.asarray(jax.image.resize(target, image.shape, "linear", antialias=True))
+      target = resize.image(target, image.shape[:2])
     start = time.perf_counter()
     out = self.model.transfer(target, image, hole)
     seconds = time.perf_counter() - start

@@ -27,9 +27,10 @@ def mask_downsample(mask: jax.Array, size: int) -> jax.Array:
           ).astype(mask.dtype)
 
 
-def bicubic_upsample(x: jax.Array, size: int) -> jax.Array:
+def prior_upsample(x: jax.Array, size: tuple[int, int]) -> jax.Array:
+  """A prior (or any prior-size image) brought up to (height, width): bicubic."""
   b, _, _, c = x.shape
-  return jax.image.resize(x, (b, size, size, c), method="cubic")
+  return jax.image.resize(x, (b, *size, c), method="cubic")
 
 
 def quantize(x: jax.Array, n_bits: int) -> jax.Array:

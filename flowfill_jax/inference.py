@@ -10,9 +10,9 @@ model that ships inside the package (trained on the offline demo photographs).
 
 Arrays in, arrays out: images float32 in [0, 1] (HxWx3, or NxHxWx3), masks HxW,
 HxWx1 or NxHxWx1 with 1 = hole. Images of another size than the model's are
-resized to it (area/any-hole down, bicubic up), completed, and the completion is
-resized back and composited with the user's own known pixels, so those are
-exact at the user's resolution.
+resized to it (`flowfill_jax.resize`: bicubic antialiased as in training, any-hole
+masks), completed, and the completion is resized back and composited with the user's
+own known pixels, so those are exact at the user's resolution.
 """
 
 import functools
@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 from flax import serialization
 
-from flowfill_jax import factory, fileio, image_ops
+from flowfill_jax import factory, fileio, image_ops, resize
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
@@ -164,24 +164,17 @@ class Inpainter:
     image, mask = _as_batch(image, 3), _as_batch(mask, 1)
     if image.shape[:3] != mask.shape[:3]:
       raise UserError(f"mask size {mask.shape[1:3]} differs from image size {image.shape[1:3]}")
-    mask = (mask > 0.5).astype(np.float32)
+    image = np.stack([resize.image(x, self.size) for x in image])
+    mask = np.stack([resize.mask(m, self.size) for m in mask]).astype(np.float32)
     image, mask = jnp.asarray(image), jnp.asarray(mask)
-    if image.shape[1:3] != (self.size, self.size):
-      b = image.shape[0]
-      image = jax.image.resize(image, (b, self.size, self.size, 3), "linear", antialias=True)
-      mask = (jax.image.resize(mask, (b, self.size, self.size, 1), "linear",
-                               antialias=False) > 0).astype(jnp.float32)
     return image * (1 - mask), mask
 
   def _to_user(self, completions, image, mask):
     """Model-size completions [B, N, s, s, 3] → user size, user's known pixels exact."""
     image, mask = _as_batch(image, 3), (_as_batch(mask, 1) > 0.5)
-    out = np.asarray(completions)
-    b, n, _, _, _ = out.shape
-    h, w = image.shape[1:3]
-    if (h, w) != (self.size, self.size):
-      out = np.asarray(jax.image.resize(jnp.asarray(out), (b, n, h, w, 3), "cubic"))
-      out = np.clip(out, 0.0, 1.0)
+    size = image.shape[1:3]
+    out = np.stack([[resize.image(c, size) for c in per_image]
+                    for per_image in np.asarray(completions, np.float32)])
     return np.where(mask[:, None], out, image[:, None]).astype(np.float32)
 
   # The API -------------------------------------------------------------------------------
@@ -228,11 +221,10 @@ class Inpainter:
   def latents(self, target, mask):
     """Standardised latents ε of `target`'s structure given its own masked version."""
     masked_image, m = self._to_model(target, mask)
-    truth = jnp.asarray(_as_batch(target, 3))
-    truth = image_ops.area_downsample(
-        jax.image.resize(truth, (truth.shape[0], self.size, self.size, 3), "linear",
-                         antialias=True) if truth.shape[1] != self.size else truth,
-        self.structure.prior_size) - 0.5
+    truth = jnp.asarray(np.stack([resize.image(x, self.size) for x in _as_batch(target, 3)]))
+    # In flow space as training sees it: area-downsampled, quantised, mid-bin.
+    truth = image_ops.dequantize(image_ops.area_downsample(truth, self.structure.prior_size),
+                                 self.structure.n_bits, None)
     eps, _, _ = self._encode(self.structure_vars, truth, masked_image, m, standardized=True)
     return flatten_latents(eps)
 

@@ -20,19 +20,12 @@ import jax
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
-from PIL import Image
 
-from flowfill_jax import datasets, masks, sharding
+from flowfill_jax import datasets, masks, resize, sharding
 from flowfill_jax.datasets import DatasetError
 
 DATA_ERRORS = (DatasetError,)
 FULL_SIZE_DATASETS = ("paris_streetview",)  # stored uncropped; 256 crops at load time
-
-
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
-  if image.shape[:2] == (size, size):
-    return image
-  return np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC, reducing_gap=2.0))
 
 
 def _square_crop(image: np.ndarray, size: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -40,8 +33,7 @@ def _square_crop(image: np.ndarray, size: int, rng: np.random.Generator | None) 
   h, w = image.shape[:2]
   if min(h, w) < size:
     scale = size / min(h, w)
-    image = np.asarray(Image.fromarray(image).resize((round(w * scale), round(h * scale)),
-                                                     Image.BICUBIC))
+    image = resize.image(image, (round(h * scale), round(w * scale)))
     h, w = image.shape[:2]
   y = int(rng.integers(0, h - size + 1)) if rng is not None else (h - size) // 2
   x = int(rng.integers(0, w - size + 1)) if rng is not None else (w - size) // 2
@@ -98,7 +90,7 @@ class _Examples:
     if self.config.name in FULL_SIZE_DATASETS:
       image = _square_crop(image, self.size, rng if self.train else None)
     else:
-      image = _resize(_square_crop(image, min(image.shape[:2]), None), self.size)
+      image = resize.square(image, self.size)
     if self.train and rng.random() < 0.5:
       image = image[:, ::-1]
     return image, self._mask(g, rng)

@@ -14,7 +14,7 @@ import os
 import numpy as np
 from PIL import Image, ImageDraw
 
-from flowfill_jax import fileio
+from flowfill_jax import fileio, resize
 
 BUCKETS = {"20-40": (0.2, 0.4), "40-60": (0.4, 0.6), "random": (0.2, 0.6)}
 # Bumped whenever `free_form_mask` draws differently: cached evaluation masks are keyed by it,
@@ -145,10 +145,9 @@ def load_mask_folder(path: str, invert: bool = False, size: int | None = None,
   ranges = {name: ratio_range(name) for name in buckets}
   out = {name: [] for name in buckets}
   for f in files:
-    img = Image.open(f).convert("L")
+    hole = np.asarray(Image.open(f).convert("L")) > 127
     if size:
-      img = img.resize((size, size), Image.NEAREST)
-    hole = np.asarray(img) > 127
+      hole = resize.mask(hole, size)
     mask = (~hole if invert else hole).astype(np.uint8)
     for name, (lo, hi) in ranges.items():
       if lo <= mask.mean() <= hi:

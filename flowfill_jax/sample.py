@@ -31,7 +31,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from flowfill_jax import fileio, visualize
+from flowfill_jax import fileio, resize, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask
@@ -151,12 +151,12 @@ def run_folder(workdir, input_dir, out_dir, *, bucket="random", mask_dir=None, n
   done, start = 0, None
   for first in tqdm(range(0, len(files), batch_size), unit="batch", desc="completing"):
     chunk = files[first:first + batch_size]
-    images = np.stack([_resize_to(read_image(f), size) for f in chunk])
+    images = np.stack([resize.image(read_image(f), size) for f in chunk])
     if mask_dir is None:
       mask = fixed[first:first + len(chunk)].astype(np.float32)
     else:
-      mask = np.stack([_resize_to(read_mask(os.path.join(mask_dir, os.path.basename(f)),
-                                                  invert_mask)[..., None], size)[..., 0] > 0.5
+      mask = np.stack([resize.mask(read_mask(os.path.join(mask_dir, os.path.basename(f)),
+                                             invert_mask), size)
                        for f in chunk]).astype(np.float32)
     if len(chunk) < batch_size:  # pad to the jitted shape
       pad = batch_size - len(chunk)
@@ -175,16 +175,6 @@ def run_folder(workdir, input_dir, out_dir, *, bucket="random", mask_dir=None, n
   seconds = time.perf_counter() - start
   rate = done / seconds if done else float("nan")
   return {"images": len(files), "samples_per_image": num, "images_per_s": rate}
-
-
-def _resize_to(image: np.ndarray, size: int) -> np.ndarray:
-  """Bicubic resize of an HxWxC float image to size×size (no-op at that size)."""
-  if image.shape[:2] == (size, size):
-    return image
-  from PIL import Image
-  channels = [np.asarray(Image.fromarray(image[..., c].astype(np.float32), mode="F")
-                         .resize((size, size), Image.BICUBIC)) for c in range(image.shape[-1])]
-  return np.clip(np.stack(channels, -1), 0.0, 1.0)
 
 
 def main(argv):

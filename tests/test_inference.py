@@ -12,7 +12,7 @@ import pytest
 from conftest import box_masks, real_crops
 from PIL import Image
 
-from flowfill_jax import image_ops, visualize
+from flowfill_jax import image_ops, resize, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask
 from flowfill_jax.inference import Inpainter
@@ -46,9 +46,9 @@ def test_transfer_onto_itself_reproduces_its_prior(model, photo):
   image, mask = photo
   z = model.latents(image, mask)
   prior = model.prior_from_latents(z, image, mask)
-  import jax
-  resized = jax.image.resize(image[None], (1, 32, 32, 3), "linear", antialias=True)
-  truth = np.asarray(image_ops.area_downsample(resized, 8))
+  # The target's prior as training sees it: resized to the model, area-averaged, mid-bin.
+  low = image_ops.area_downsample(resize.image(image, 32)[None], 8)
+  truth = np.asarray(image_ops.dequantize(low, model.structure.n_bits, None)) + 0.5
   np.testing.assert_allclose(prior, truth, atol=1e-4)
   out = model.transfer(image, image, mask)
   assert out.shape == image.shape

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image, UnidentifiedImageError
 
+from flowfill_jax import resize
 from flowfill_jax.errors import UserError
 
 log = logging.getLogger("flowfill_jax")
@@ -31,14 +32,6 @@ def encode_png(image: np.ndarray) -> np.ndarray:
 
 def decode_png(data: np.ndarray) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(np.asarray(data).tobytes())).convert("RGB"))
-
-
-def square_resize(image: Image.Image, size: int) -> np.ndarray:
-  """Centre crop to a square, then antialiased (box/bicubic) resize to size×size."""
-  w, h = image.size
-  s = min(w, h)
-  image = image.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
-  return np.asarray(image.resize((size, size), Image.BICUBIC, reducing_gap=2.0))
 
 
 def _features():
@@ -111,7 +104,9 @@ class FolderBuilder(tfds.core.GeneratorBasedBuilder):
       if img is None:
         skipped += 1
         continue
-      pixels = np.asarray(img) if self.STORE_SIZE is None else square_resize(img, self.STORE_SIZE)
+      pixels = np.asarray(img)
+      if self.STORE_SIZE is not None:
+        pixels = resize.square(pixels, self.STORE_SIZE)
       valid += 1
       yield path, {"png": encode_png(pixels), "name": os.path.basename(path)}
     if skipped:
@@ -270,8 +265,7 @@ class Demo(tfds.core.GeneratorBasedBuilder):
 
   def _generate_examples(self, photos, crops):
     for i, (name, (y0, x0, y1, x1)) in enumerate(crops):
-      crop = Image.fromarray(photos[name][y0:y1, x0:x1])
-      pixels = np.asarray(crop.resize((self.SIZE, self.SIZE), Image.BICUBIC, reducing_gap=2.0))
+      pixels = resize.image(photos[name][y0:y1, x0:x1], self.SIZE)
       yield f"{name}_{i}", {"png": encode_png(pixels), "name": name,
                             "box": np.array([y0, x0, y1, x1], np.int32)}
 
@@ -324,6 +318,5 @@ def spread_images(data_config, num: int) -> list[np.ndarray]:
   out = []
   for i in np.unique(np.linspace(0, len(source) - 1, num).astype(int)):
     image = source[i]["image"]
-    out.append(image if image.shape[:2] == (size, size) else
-               square_resize(Image.fromarray(image), size))
+    out.append(resize.square(image, size))
   return out

@@ -64,7 +64,7 @@ def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw) -> jax.Array
   at the prior's size brought back up as the prior is (area down, bicubic up)."""
   fill = image_ops.smooth_fill(masked_image, mask)
   low = image_ops.area_downsample(fill, tuple(prior_hw))
-  return fill - jax.image.resize(low, fill.shape, "bicubic")
+  return fill - image_ops.prior_upsample(low, fill.shape[1:3])
 
 
 class ResidualBlock(nn.Module):
@@ -109,7 +109,7 @@ class TextureGenerator(nn.Module):
   @nn.compact
   def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
     b, h, w, _ = masked_image.shape
-    prior_up = jax.image.resize(prior, (b, h, w, prior.shape[-1]), method="bicubic")
+    prior_up = image_ops.prior_upsample(prior, (h, w))
     x = jnp.concatenate([prior_up, masked_image, mask.astype(masked_image.dtype)], axis=-1)
 
     c = self.base_features
