@@ -47,7 +47,7 @@ class StageCheckpoints:
     args = ocp.args.PyTreeRestore(
         item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
         partial_restore=True)
-    return self.manager.restore(step, args=args)
+    return dict(self.manager.restore(step, args=args))
 
   def wait(self) -> None:
     self.manager.wait_until_finished()

@@ -236,7 +236,7 @@ def build_page(demo: DemoModel, examples: list[str]):
         with gr.Column():
           editor = gr.ImageEditor(label="Photo: paint the hole", type="numpy", format="png",
                                   brush=brush, eraser=eraser,
-                                  elem_id="editor", sources=("upload", "clipboard"))
+                                  elem_id="editor", sources=["upload", "clipboard"])
           if examples:
             gr.Examples(examples=[[p] for p in examples], inputs=[editor],
                         label="Or pick a test image")
@@ -261,9 +261,9 @@ def build_page(demo: DemoModel, examples: list[str]):
       with gr.Row():
         source = gr.ImageEditor(label="Photo: paint the hole", type="numpy", format="png",
                                 brush=brush, eraser=eraser,
-                                elem_id="transfer_source", sources=("upload", "clipboard"))
+                                elem_id="transfer_source", sources=["upload", "clipboard"])
         target = gr.Image(label="Content for the hole", type="numpy", format="png",
-                          elem_id="transfer_target", sources=("upload", "clipboard"))
+                          elem_id="transfer_target", sources=["upload", "clipboard"])
         result = gr.Image(label="Transfer", type="numpy", format="png", elem_id="transfer_out")
       transfer = gr.Button("Transfer", variant="primary", elem_id="transfer")
       transfer_status = gr.Markdown(elem_id="transfer_status")
@@ -276,10 +276,10 @@ def serve(workdir: str | None, host: str = "127.0.0.1", port: int = 7860,
           block: bool = True):
   """Load, compile, build and launch; → (page, url). With `block=False` the server runs in
   a background thread (tests; `page.close()` stops it)."""
-  import gradio as gr
   demo = DemoModel.load(workdir)
   page = build_page(demo, example_files(demo.model, workdir))
-  theme = gr.themes.Base(font=["system-ui", "sans-serif"], font_mono=["monospace"])  # offline
+  from gradio.themes import Base
+  theme = Base(font=["system-ui", "sans-serif"], font_mono=["monospace"])  # no web fonts: offline
   page.queue(default_concurrency_limit=1)
   _, url, _ = page.launch(server_name=host, server_port=port or free_port(host), theme=theme,
                           prevent_thread_lock=True, show_error=True, quiet=True)

@@ -400,7 +400,7 @@ def _fmt(value, digits):
 def _methods(results: dict) -> list[tuple[str, dict]]:
   """(row title, {bucket: row}) of the model, then of each baseline."""
   return [("Ours", results["buckets"])] + [
-      (classical.TITLES.get(m, m), rows) for m, rows in results.get("baselines", {}).items()]
+      (str(classical.TITLES.get(m, m)), rows) for m, rows in results.get("baselines", {}).items()]
 
 
 def results_markdown(results: dict) -> str:

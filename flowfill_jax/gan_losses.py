@@ -72,7 +72,8 @@ def hole_normalized_l1(raw: jax.Array, target: jax.Array, mask: jax.Array) -> ja
 
 def perceptual_loss(features: dict, target_features: dict) -> jax.Array:
   """ICT's PerceptualLoss: Σ over layers of the mean |φ_l(x) − φ_l(y)| (weights 1)."""
-  return sum(jnp.mean(jnp.abs(features[k] - target_features[k])) for k in features)
+  return sum((jnp.mean(jnp.abs(features[k] - target_features[k])) for k in features),
+             jnp.zeros(()))
 
 
 def gram(f: jax.Array) -> jax.Array:
@@ -84,7 +85,8 @@ def gram(f: jax.Array) -> jax.Array:
 
 def style_loss(features: dict, target_features: dict) -> jax.Array:
   """ICT's StyleLoss: Σ over layers of the mean |gram(φ_l(x)) − gram(φ_l(y))|."""
-  return sum(jnp.mean(jnp.abs(gram(features[k]) - gram(target_features[k]))) for k in features)
+  return sum((jnp.mean(jnp.abs(gram(features[k]) - gram(target_features[k]))) for k in features),
+             jnp.zeros(()))
 
 
 def generator_objective(fake_logits: jax.Array, losses: dict[str, jax.Array],
@@ -99,4 +101,4 @@ def generator_objective(fake_logits: jax.Array, losses: dict[str, jax.Array],
   missing = set(parts) - set(weights)
   if missing:
     raise ValueError(f"no weight for the loss terms {sorted(missing)}")
-  return sum(weights[k] * v for k, v in parts.items()), parts
+  return sum((weights[k] * v for k, v in parts.items()), jnp.zeros(())), parts

@@ -129,6 +129,8 @@ class Inpainter:
         saved = serialization.msgpack_restore(f.read())
     except Exception as e:  # msgpack raises several types on a damaged file
       raise UserError(f"cannot read the model weights {path}: {e}") from None
+    if not isinstance(saved, dict) or not {"structure", "generator"} <= set(saved):
+      raise UserError(f"{path} holds no model weights (expected structure and generator)")
     as_f32 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float32)
                                if np.issubdtype(np.asarray(x).dtype, np.floating) else jnp.asarray(x))
     steps = {k: int(v) for k, v in saved.get("steps", {}).items()}

@@ -15,6 +15,7 @@ repeating the last example and carries `valid` (host array, 1 = real example).
 
 import concurrent.futures
 from collections.abc import Iterator
+from typing import Any
 
 import jax
 import ml_collections
@@ -70,7 +71,7 @@ class _Examples:
     if not self.train:
       return g % n
     epoch = g // n
-    if epoch != self._perm_epoch:
+    if epoch != self._perm_epoch or self._perm is None:
       self._perm = np.random.default_rng([self.seed, epoch, 3]).permutation(n)
       self._perm_epoch = epoch
     return int(self._perm[g % n])
@@ -125,7 +126,7 @@ def create_iterator(data_config: ml_collections.ConfigDict, mesh, *, split: str,
       pairs = list(pool.map(examples, ids) if pool else map(examples, ids))
       images = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
       mask = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
-      batch = {"image": _global_batch(images, mesh, batch_size),
+      batch: dict[str, Any] = {"image": _global_batch(images, mesh, batch_size),
                "mask": _global_batch(mask, mesh, batch_size)}
       if not train:
         batch["valid"] = valid if processes == 1 else np.asarray(

@@ -7,6 +7,8 @@ jitted call does all the work; the building block of sampling and evaluation.
 `TwoStage.generate` is where G's input is formed, for training and sampling alike.
 """
 
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 
@@ -44,13 +46,15 @@ class TwoStage:
     self.generator = generator
     self.paste_known_prior = paste_known_prior
 
-  def priors(self, structure_vars, masked_image, mask, key, num: int, temperature: float):
+  def priors(self, structure_vars, masked_image, mask, key, num: int,
+             temperature: float) -> tuple[jax.Array, jax.Array]:
     """[B·num, P, P, 3] structural priors (image units, not clipped), input-major
     (b0s0, b0s1, …), and their exact log densities [B·num]."""
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
-    return self.structure.apply(structure_vars, key, masked_rep, mask_rep, temperature,
-                                method=self.structure.sample_and_log_prob)
+    return cast(tuple, self.structure.apply(structure_vars, key, masked_rep, mask_rep,
+                                            temperature,
+                                            method=self.structure.sample_and_log_prob))
 
   def generate(self, generator_params, priors, masked_image, mask) -> GeneratorOutput:
     """G on given priors ([B·num, …], or [B, …] when num = 1) → (raw, completed).
@@ -62,7 +66,8 @@ class TwoStage:
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
     priors = self.generator_prior(priors, masked_rep, mask_rep)
-    return self.generator.apply({"params": generator_params}, priors, masked_rep, mask_rep)
+    return cast(GeneratorOutput, self.generator.apply({"params": generator_params}, priors,
+                                                      masked_rep, mask_rep))
 
   def generator_prior(self, priors, masked_image, mask):
     """The prior as G receives it, inputs already at the priors' batch: clipped to [0, 1] (the

@@ -23,9 +23,9 @@ def image(x: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
   if x.shape[:2] == (h, w):
     return x
   if x.dtype == np.uint8:
-    return np.asarray(Image.fromarray(x).resize((w, h), Image.BICUBIC, reducing_gap=2.0))
+    return np.asarray(Image.fromarray(x).resize((w, h), Image.Resampling.BICUBIC, reducing_gap=2.0))
   channels = [np.asarray(Image.fromarray(x[..., c].astype(np.float32), mode="F")
-                         .resize((w, h), Image.BICUBIC, reducing_gap=2.0))
+                         .resize((w, h), Image.Resampling.BICUBIC, reducing_gap=2.0))
               for c in range(x.shape[-1])]
   return np.clip(np.stack(channels, -1), 0.0, 1.0).astype(x.dtype)
 
@@ -47,7 +47,7 @@ def mask(m: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
   if hole.shape != (h, w):
     pil = Image.fromarray(hole.astype(np.float32), mode="F")
     if h <= hole.shape[0] and w <= hole.shape[1]:  # box filter: any hole pixel counts
-      hole = np.asarray(pil.resize((w, h), Image.BOX)) > 1e-6
+      hole = np.asarray(pil.resize((w, h), Image.Resampling.BOX)) > 1e-6
     else:
-      hole = np.asarray(pil.resize((w, h), Image.NEAREST)) > 0.5
+      hole = np.asarray(pil.resize((w, h), Image.Resampling.NEAREST)) > 0.5
   return hole[..., None] if squeeze else hole

@@ -172,8 +172,7 @@ def run_folder(workdir, input_dir, out_dir, *, bucket="random", mask_dir=None, n
       visualize.write_png(os.path.join(out_dir, f"{name}_mask.png"), m[..., None])
       for k, sample in enumerate(sample_set):
         visualize.write_png(os.path.join(out_dir, f"{name}_s{k}.png"), sample)
-  seconds = time.perf_counter() - start
-  rate = done / seconds if done else float("nan")
+  rate = done / (time.perf_counter() - start) if done and start is not None else float("nan")
   return {"images": len(files), "samples_per_image": num, "images_per_s": rate}
 
 

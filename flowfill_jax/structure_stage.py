@@ -1,6 +1,8 @@
 """Stage 1 training: E and f trained together on the NLL of I_s = I_gt↓ (paper eq. 4),
 plus `coarse_l1_weight` × the ℓ1 of E's coarse output (its RGB head, as DeepFill trains E)."""
 
+from typing import Any
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -12,8 +14,8 @@ from flowfill_jax import factory, image_ops, optim, visualize
 
 class StructureState(flax.struct.PyTreeNode):
   step: jax.Array
-  params: dict
-  constants: dict  # the fixed soft-permutation matrices (never trained)
+  params: Any  # flax variable dicts (dict or FrozenDict)
+  constants: Any  # the fixed soft-permutation matrices (never trained)
   opt_state: optax.OptState
 
 

@@ -14,6 +14,8 @@ optionally ICT's VGG perceptual and style losses (`texture.perceptual_weight`,
 D judges the composite I_c (paper eq. 8); ICT's judges G's raw output.
 """
 
+from typing import Any, cast
+
 import flax.struct
 import jax
 import jax.numpy as jnp
@@ -29,9 +31,9 @@ from flowfill_jax.structure_stage import masked
 
 class TextureState(flax.struct.PyTreeNode):
   step: jax.Array
-  g_params: dict
-  d_params: dict
-  d_stats: dict  # spectral-norm power-iteration vectors
+  g_params: Any  # flax variable dicts (dict or FrozenDict)
+  d_params: Any
+  d_stats: Any  # spectral-norm power-iteration vectors
   g_opt_state: optax.OptState
   d_opt_state: optax.OptState
 
@@ -112,25 +114,28 @@ class TextureStage:
     k_frac, k_where, k_noise = jax.random.split(key, 3)
     truth = image_ops.dequantize(image_ops.area_downsample(batch["image"], s.prior_size),
                                  s.n_bits, None)
-    eps, _, _ = s.apply(structure_vars, truth, masked(batch), batch["mask"], standardized=True,
-                        method=s.encode)
+    eps, _, _ = cast(tuple, s.apply(structure_vars, truth, masked(batch), batch["mask"],
+                                    standardized=True, method=s.encode))
     flat = flatten_latents(eps)
     fraction = jax.random.uniform(k_frac, (flat.shape[0], 1)) * self.stage_config.max_noise_fraction
     noise = self.config.structure.temperature * jax.random.normal(k_noise, flat.shape)
     flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
-    x, _, _ = s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
-                      masked(batch), batch["mask"], standardized=True, method=s.decode)
+    x, _, _ = cast(tuple, s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
+                                  masked(batch), batch["mask"], standardized=True,
+                                  method=s.decode))
     # A noised latent far in the tail can overflow f⁻¹ in float32 (seen once on the demo: one
     # batch in ~1,050 after 3,000 stage-1 steps); such an example keeps its un-noised truth.
     finite = jnp.all(jnp.isfinite(x), axis=(1, 2, 3), keepdims=True)
     return jax.lax.stop_gradient(image_ops.postprocess(jnp.where(finite, x, truth)))
 
-  def _d_logits(self, params, stats, image, mask, update):
+  def _d_logits(self, params, stats, image, mask, update) -> tuple[jax.Array, Any]:
+    """→ (D's logits, {"batch_stats": …} updated when `update`)."""
+    variables = {"params": params, "batch_stats": stats}
     if update:
-      return self.discriminator.apply({"params": params, "batch_stats": stats}, image, mask,
-                                      update_stats=True, mutable=["batch_stats"])
-    return self.discriminator.apply({"params": params, "batch_stats": stats}, image, mask,
-                                    update_stats=False), {"batch_stats": stats}
+      return cast(tuple, self.discriminator.apply(variables, image, mask, update_stats=True,
+                                                  mutable=["batch_stats"]))
+    logits = self.discriminator.apply(variables, image, mask, update_stats=False)
+    return cast(jax.Array, logits), {"batch_stats": stats}
 
   def reconstruction_losses(self, out, image, mask, vgg_params) -> dict:
     """G's non-adversarial terms on its output `out` (a `GeneratorOutput`), unweighted.
@@ -151,7 +156,7 @@ class TextureStage:
       pairs.append(("style", out.raw * mask, image * mask))
     inputs = jnp.concatenate([x for _, a, b in pairs for x in (a, b)])
     features = {k: jnp.split(f, 2 * len(pairs))
-                for k, f in self.vgg.apply({"params": vgg_params}, inputs).items()}
+                for k, f in cast(dict, self.vgg.apply({"params": vgg_params}, inputs)).items()}
     for i, (name, _, _) in enumerate(pairs):
       fn, layers = _VGG_LOSSES[name]
       losses[name] = fn({k: features[k][2 * i] for k in layers},

@@ -30,7 +30,7 @@ def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.
     for j, img in enumerate(row):
       if img.shape[-1] == 1:
         img = np.repeat(img, 3, axis=-1)
-      tile = Image.fromarray(to_uint8(img)).resize((size, size), Image.NEAREST)
+      tile = Image.fromarray(to_uint8(img)).resize((size, size), Image.Resampling.NEAREST)
       y, x = pad + i * (size + pad), pad + j * (size + pad)
       sheet[y:y + size, x:x + size] = np.asarray(tile)
   return sheet

@@ -294,11 +294,11 @@ def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str 
   data_dir = data_dir or default_data_dir()
   builder = BUILDERS[name](data_dir=data_dir, file_format="array_record")
   if not builder.is_prepared():
-    if name != "demo" and manual_dir is None:
+    if name != "demo" and not manual_dir:
       raise DatasetError(f"{name} is not prepared in {data_dir} and no manual_dir was given: "
                          f"pass --config.data.manual_dir=FOLDER holding "
                          f"{BUILDERS[name].layout()}")
-    if name != "demo" and not os.path.isdir(manual_dir):
+    if name != "demo" and not os.path.isdir(str(manual_dir)):
       raise DatasetError(f"{name}: manual_dir {manual_dir} is not a folder; expected it to "
                          f"hold {BUILDERS[name].layout()}")
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)

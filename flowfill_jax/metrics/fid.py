@@ -61,7 +61,8 @@ def _psd_factor(m: np.ndarray) -> np.ndarray:
   their square roots would otherwise add up over 2048 dims (a set's FID with itself came
   out at ~1e-4 instead of 0). Full rank costs ~20× less than an eigendecomposition.
   """
-  c, piv, rank, info = scipy.linalg.lapack.dpstrf(m, lower=1)
+  # scipy's stubs do not list the generated LAPACK wrappers.
+  c, piv, rank, info = scipy.linalg.lapack.dpstrf(m, lower=1)  # pyright: ignore[reportAttributeAccessIssue]
   if info < 0:
     raise ValueError(f"pivoted Cholesky failed (LAPACK info {info})")
   factor = np.empty((m.shape[0], rank))

@@ -47,8 +47,8 @@ def _valid_blur(x: jax.Array, taps: np.ndarray) -> jax.Array:
   """
   k = len(taps)
   h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
-  x = sum(float(t) * x[:, i:i + h] for i, t in enumerate(taps))
-  return sum(float(t) * x[:, :, i:i + w] for i, t in enumerate(taps))
+  x = sum((float(t) * x[:, i:i + h] for i, t in enumerate(taps)), jnp.zeros(()))
+  return sum((float(t) * x[:, :, i:i + w] for i, t in enumerate(taps)), jnp.zeros(()))
 
 
 @jax.jit

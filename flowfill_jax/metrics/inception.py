@@ -46,12 +46,14 @@ class ConvBN(nn.Module):
 
 def _avg_pool(x):
   """3×3 stride-1 average that ignores the zero padding, as TF's pool does."""
-  return nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)), count_include_pad=False)
+  # flax types `padding` as str; explicit pairs are documented and work.
+  return nn.avg_pool(x, (3, 3), padding=((1, 1), (1, 1)),  # pyright: ignore[reportArgumentType]
+                     count_include_pad=False)
 
 
 def _max_pool(x, stride=1):
   pad = ((1, 1), (1, 1)) if stride == 1 else "VALID"
-  return nn.max_pool(x, (3, 3), (stride, stride), padding=pad)
+  return nn.max_pool(x, (3, 3), (stride, stride), padding=pad)  # pyright: ignore[reportArgumentType]
 
 
 class InceptionA(nn.Module):

@@ -40,7 +40,7 @@ def _diagonal_sum(scores: jax.Array, k: int) -> jax.Array:
   p = k // 2
   padded = jnp.pad(scores, ((0, 0), (p, p), (p, p)))
   n, m = scores.shape[1:]
-  return sum(padded[:, i:i + n, i:i + m] for i in range(k))
+  return sum((padded[:, i:i + n, i:i + m] for i in range(k)), jnp.zeros(()))
 
 
 def _fuse(scores: jax.Array, fh: int, fw: int, bh: int, bw: int, k: int) -> jax.Array:

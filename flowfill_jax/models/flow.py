@@ -34,13 +34,12 @@ from flowfill_jax.models.bijectors import (
 )
 from flowfill_jax.models.encoder import GatedEncoder, level_conditions
 
-_STEP_SCAN = dict(variable_axes={"params": 0, "constants": 0},
-                  split_rngs={"params": True}, in_axes=nn.broadcast)
-
 
 def _scan_steps(steps: int, reverse: bool, unroll):
   return nn.scan(_inverse_body if reverse else _forward_body, length=steps,
-                 reverse=reverse, unroll=unroll, **_STEP_SCAN)
+                 reverse=reverse, unroll=unroll, variable_axes={"params": 0, "constants": 0},
+                 split_rngs={"params": True},
+                 in_axes=nn.broadcast)  # pyright: ignore[reportArgumentType] (flax types it int)
 
 
 def _forward_body(step, carry, cond):

@@ -64,7 +64,7 @@ def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw) -> jax.Array
   at the prior's size brought back up as the prior is (area down, bicubic up)."""
   fill = image_ops.smooth_fill(masked_image, mask)
   low = image_ops.area_downsample(fill, tuple(prior_hw))
-  return fill - image_ops.prior_upsample(low, fill.shape[1:3])
+  return fill - image_ops.prior_upsample(low, (fill.shape[1], fill.shape[2]))
 
 
 class ResidualBlock(nn.Module):
@@ -102,9 +102,9 @@ class TextureGenerator(nn.Module):
       return GatedConv(features, 3, activation=nn.relu, name=name)(upsample_nearest(x))
     if self.upsample not in UPSAMPLE:
       raise ValueError(f"model.texture.upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
-    kw = {"kernel_init": icnr_init()} if self.upsample == "icnr" else {}
+    init = icnr_init() if self.upsample == "icnr" else GatedConv.kernel_init
     return GatedConv(features, 4, strides=2, transpose=True, activation=nn.relu, name=name,
-                     **kw)(x)
+                     kernel_init=init)(x)
 
   @nn.compact
   def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
@@ -125,8 +125,8 @@ class TextureGenerator(nn.Module):
     x = self._up(x, c, "up_2")
     if self.skips:
       x = gated(c, 3, "skip_2")(jnp.concatenate([x, full], axis=-1))
-    init = {"kernel_init": nn.initializers.zeros_init()} if self.residual_output else {}
-    logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", **init)(x)
+    init = nn.initializers.zeros_init() if self.residual_output else nn.Conv.kernel_init
+    logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", kernel_init=init)(x)
     if self.residual_output:
       base = prior_up + (fill_detail(masked_image, mask, prior.shape[1:3])
                          if self.fill_detail else 0.0)

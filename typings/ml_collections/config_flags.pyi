@@ -1,0 +1,6 @@
+from typing import Any
+
+def DEFINE_config_file(name: str, default: str | None = ..., help_string: str = ...,
+                       lock_config: bool = ..., flag_values: Any = ..., **kwargs: Any) -> Any: ...
+def DEFINE_config_dict(name: str, config: Any, help_string: str = ..., flag_values: Any = ...,
+                       lock_config: bool = ..., **kwargs: Any) -> Any: ...
