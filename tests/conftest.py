@@ -3,6 +3,12 @@
 import os
 import tempfile
 
+# The tests are compile-bound and time nothing: XLA's cheap compilation mode runs the suite
+# ~2.5× faster (test_bijectors.py: 21 s against 54 s). Set before JAX is imported, and
+# inherited by the CLIs the tests start. `FLOWFILL_TEST_OPTIMIZE=1` keeps XLA's defaults.
+if os.environ.get("FLOWFILL_TEST_OPTIMIZE") != "1":
+  os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
 import jax
 import numpy as np
 import pytest
