@@ -248,9 +248,10 @@ def build_page(demo: DemoModel, examples: list[str]):
           show_priors = gr.Checkbox(value=False, label="Show the structural priors")
           fill = gr.Button("Fill the hole", variant="primary", elem_id="fill")
           status = gr.Markdown(elem_id="status")
-      gallery = gr.Gallery(label="Completions, most likely first", columns=4,
+      gallery = gr.Gallery(label="Completions, most likely first", columns=4, height="auto",
                            elem_id="completions", format="png")
       priors = gr.Gallery(label="Structural priors (stage 1)", columns=8, visible=False,
+                          height="auto",
                           elem_id="priors", format="png")
       show_priors.change(lambda on: gr.Gallery(visible=on), show_priors, priors)
       fill.click(on_page(demo.inpaint), [editor, num, tau, seed, show_priors],

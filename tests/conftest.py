@@ -1,6 +1,10 @@
 """Shared test helpers: real photographs and parameter perturbation."""
 
+import contextlib
+import fcntl
+import json
 import os
+import pathlib
 import tempfile
 
 # The tests are compile-bound and time nothing: XLA's cheap compilation mode runs the suite
@@ -75,24 +79,58 @@ def tiny_config():
   return module.get_config()
 
 
+def _shared_dir(tmp_path_factory) -> pathlib.Path:
+  """A folder of this test session shared by its xdist workers (each worker has its own
+  basetemp below it), or the basetemp itself without xdist."""
+  base = tmp_path_factory.getbasetemp()
+  return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@contextlib.contextmanager
+def _exclusive(path: pathlib.Path):
+  """An exclusive lock across processes: the first worker builds, the others wait and reuse."""
+  with open(path, "w") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
-  """One demo-set build per test session, shared by every test (and subprocess)."""
-  import os
-
+  """One demo-set build per test session, shared by every test, worker and subprocess."""
   from flowfill_jax import datasets
-  path = str(tmp_path_factory.mktemp("tfds"))
-  os.environ["FLOWFILL_TEST_DATA_DIR"] = path
-  datasets.load("demo", "train", data_dir=path)  # built here, never by two subprocesses at once
-  return path
+  shared = _shared_dir(tmp_path_factory)
+  path = shared / "tfds"
+  with _exclusive(shared / "tfds.lock"):
+    datasets.load("demo", "train", data_dir=str(path))  # built by the first worker only
+  os.environ["FLOWFILL_TEST_DATA_DIR"] = str(path)
+  return str(path)
 
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, data_dir):
-  """A tiny run of both stages, trained by `train_and_evaluate` on the demo set."""
+  """A tiny run of both stages, trained by `train_and_evaluate` on the demo set once per
+  session (xdist workers share it; tests only read it)."""
   from flowfill_jax import train
-  workdir = str(tmp_path_factory.mktemp("run"))
-  config = tiny_config()
-  config.data.data_dir = data_dir
-  metrics = train.train_and_evaluate(config, workdir)
-  return workdir, metrics
+  shared = _shared_dir(tmp_path_factory)
+  workdir, done = shared / "trained_run", shared / "trained_run.json"
+  with _exclusive(shared / "trained_run.lock"):
+    if not done.exists():
+      config = tiny_config()
+      config.data.data_dir = data_dir
+      metrics = train.train_and_evaluate(config, str(workdir))
+      done.write_text(json.dumps(metrics, default=float))
+  return str(workdir), json.loads(done.read_text())
+
+
+# Fixtures that train, build data or serve: a test using one is `slow` (so is a paper-size one).
+_SLOW_FIXTURES = {"trained_run", "data_dir", "server"}
+
+
+def pytest_collection_modifyitems(config, items):
+  """`pytest -m "not slow"`: the unit tests alone, for a quick check while editing."""
+  for item in items:
+    if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or "paper" in item.name:
+      item.add_marker(pytest.mark.slow)

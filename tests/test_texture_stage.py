@@ -131,3 +131,45 @@ def test_composite_l1_mode_is_the_old_loss():
   config.texture.l1_mode = "raw"
   with pytest.raises(UserError, match="l1_mode"):
     TextureStage(config, workdir="")
+
+
+def test_training_priors_are_the_truth_without_noise_and_move_with_it(structure_vars):
+  """With no latent replaced, f⁻¹(f(truth↓)) is the truth↓ (mid-bin) G trains against; with
+  every latent replaced by noise the priors are samples, not the truth."""
+  frozen, batch = structure_vars
+  config = tiny_config()
+  config.texture.max_noise_fraction = 0.0
+  stage = TextureStage(config, workdir="")
+  s = stage.structure
+  truth = image_ops.dequantize(image_ops.area_downsample(batch["image"], s.prior_size),
+                               s.n_bits, None) + 0.5
+  clean = jax.jit(stage.training_priors)(frozen, batch, KEY(3))
+  np.testing.assert_allclose(clean, truth, atol=1e-4)
+  config.texture.max_noise_fraction = 1.0
+  noisy = jax.jit(TextureStage(config, workdir="").training_priors)(frozen, batch, KEY(3))
+  assert noisy.shape == truth.shape and np.isfinite(np.asarray(noisy)).all()
+  assert float(jnp.abs(noisy - truth).max()) > 0.05
+
+
+def test_two_stage_complete_keeps_known_pixels_and_returns_its_priors_densities(structure_vars):
+  """`TwoStage.complete`, sampling's one jitted call: N completions per input with the known
+  pixels exactly the input's, the priors G was given, and their exact log densities."""
+  frozen, batch = structure_vars
+  config = tiny_config()
+  stage = TextureStage(config, workdir="")
+  g_params = jax.jit(stage.init)(KEY(1), batch).g_params
+  two = stage.two_stage
+  x, mask = masked(batch), batch["mask"]
+  out, priors, log_prob = jax.jit(two.complete, static_argnames="num")(
+      frozen, g_params, x, mask, KEY(4), num=3, temperature=0.8)
+  assert out.shape == (4, 3, 32, 32, 3) and priors.shape == (4, 3, 8, 8, 3)
+  known = np.broadcast_to(np.asarray(mask)[:, None] < 0.5, out.shape)
+  np.testing.assert_array_equal(np.asarray(out)[known],
+                                np.broadcast_to(np.asarray(x)[:, None], out.shape)[known])
+  assert not np.allclose(out[:, 0], out[:, 1])  # the samples of one input differ
+  rep = lambda a: jnp.repeat(a, 3, axis=0)
+  expected = two.structure.apply(frozen, priors.reshape(-1, 8, 8, 3), rep(x), rep(mask),
+                                 method=two.structure.log_prob)
+  np.testing.assert_allclose(log_prob.reshape(-1), expected, rtol=1e-4)
+  again = two.texture(g_params, priors.reshape(-1, 8, 8, 3), x, mask).reshape(out.shape)
+  np.testing.assert_allclose(again, out, atol=1e-5)  # G's output on exactly those priors
