@@ -27,6 +27,7 @@ from absl import app, flags
 from flowfill_jax import resize, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
+from flowfill_jax.image_io import read_image
 from flowfill_jax.inference import Inpainter
 from flowfill_jax.metric_logging import log, setup_logging
 
@@ -148,6 +149,8 @@ class DemoModel:
     image, hole = editor_image_and_hole(value)
     if target is None:
       raise UserError("no target: upload the image whose content should fill the hole")
+    if isinstance(target, str):  # the page hands over the uploaded file: read with named errors
+      target = read_image(target)
     target = _rgb(target, "the target image")
     if target.shape != image.shape:
       target = resize.image(target, image.shape[:2])
@@ -263,7 +266,7 @@ def build_page(demo: DemoModel, examples: list[str]):
         source = gr.ImageEditor(label="Photo: paint the hole", type="numpy", format="png",
                                 brush=brush, eraser=eraser,
                                 elem_id="transfer_source", sources=["upload", "clipboard"])
-        target = gr.Image(label="Content for the hole", type="numpy", format="png",
+        target = gr.Image(label="Content for the hole", type="filepath",
                           elem_id="transfer_target", sources=["upload", "clipboard"])
         result = gr.Image(label="Transfer", type="numpy", format="png", elem_id="transfer_out")
       transfer = gr.Button("Transfer", variant="primary", elem_id="transfer")

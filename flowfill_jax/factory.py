@@ -69,22 +69,31 @@ def _restore(workdir: str, stage: str, abstract: dict, sharding, hint: str) -> d
     checkpoints.close()
 
 
+def abstract_structure_variables(config) -> dict:
+  """Shapes and dtypes of stage 1's `{'params', 'constants'}` (nothing computed)."""
+  x = input_shapes(config)
+  return dict(jax.eval_shape(structure_prior(config).init, jax.random.key(0), x["image"],
+                             x["image"], x["mask"]))
+
+
+def abstract_generator_params(config) -> dict:
+  """Shapes and dtypes of G's parameters (nothing computed)."""
+  x = input_shapes(config)
+  p = config.model.structure.prior_size
+  prior = jax.ShapeDtypeStruct((1, p, p, 3), jnp.float32)
+  return jax.eval_shape(generator(config).init, jax.random.key(0), prior, x["image"],
+                        x["mask"])["params"]
+
+
 def load_structure_variables(config, workdir: str, sharding=None) -> dict:
   """Stage 1's trained `{'params', 'constants'}` from `workdir/structure`."""
-  model = structure_prior(config)
-  x = input_shapes(config)
-  abstract = jax.eval_shape(model.init, jax.random.key(0), x["image"], x["image"], x["mask"])
-  return _restore(workdir, "structure", dict(abstract), sharding,
+  return _restore(workdir, "structure", abstract_structure_variables(config), sharding,
                   "train stage 1 first (config.stages including 'structure')")
 
 
 def load_generator_params(config, workdir: str, sharding=None):
   """G's trained parameters from `workdir/texture` (nothing of D or the optimisers)."""
-  g = generator(config)
-  x = input_shapes(config)
-  p = config.model.structure.prior_size
-  prior = jax.ShapeDtypeStruct((1, p, p, 3), jnp.float32)
-  abstract = jax.eval_shape(g.init, jax.random.key(0), prior, x["image"], x["mask"])["params"]
+  abstract = abstract_generator_params(config)
   return _restore(workdir, "texture", {"g_params": abstract}, sharding,
                   f"train the run first (python -m flowfill_jax.train --config ... "
                   f"--workdir {workdir})")["g_params"]

@@ -77,6 +77,12 @@ def _as_batch(image, channels):
   return x
 
 
+def _shapes(tree) -> dict:
+  """{path: shape} of a tree of arrays (or of shape structs)."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): tuple(np.shape(x)) for path, x in leaves}
+
+
 class Inpainter:
   """A trained Flow-Fill run (both stages), ready to sample from."""
 
@@ -131,6 +137,11 @@ class Inpainter:
       raise UserError(f"cannot read the model weights {path}: {e}") from None
     if not isinstance(saved, dict) or not {"structure", "generator"} <= set(saved):
       raise UserError(f"{path} holds no model weights (expected structure and generator)")
+    for name, abstract in (("structure", factory.abstract_structure_variables(config)),
+                           ("generator", factory.abstract_generator_params(config))):
+      if _shapes(saved[name]) != _shapes(abstract):
+        raise UserError(f"the {name} weights in {path} do not match the model that "
+                        f"{os.path.join(directory, 'config.json')} describes")
     as_f32 = functools.partial(jax.tree.map, lambda x: jnp.asarray(x, jnp.float32)
                                if np.issubdtype(np.asarray(x).dtype, np.floating) else jnp.asarray(x))
     steps = {k: int(v) for k, v in saved.get("steps", {}).items()}

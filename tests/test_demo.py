@@ -66,7 +66,7 @@ def test_bad_page_input_is_a_user_error_naming_the_problem(case, message):
     demo_lib.editor_image_and_hole(value)
 
 
-def test_handlers_rank_samples_keep_known_pixels_and_report_time(trained_run):
+def test_handlers_rank_samples_keep_known_pixels_and_report_time(trained_run, tmp_path):
   from flowfill_jax.inference import Inpainter
   workdir, _ = trained_run
   demo = demo_lib.DemoModel(Inpainter.from_workdir(workdir))
@@ -87,6 +87,9 @@ def test_handlers_rank_samples_keep_known_pixels_and_report_time(trained_run):
     demo.inpaint(value, 0, 0.8, 0, False)
   with pytest.raises(UserError, match="temperature"):
     demo.inpaint(value, 2, 5.0, 0, False)
+  (tmp_path / "notes.png").write_text("not an image")  # what a wrong upload hands over
+  with pytest.raises(UserError, match="notes.png"):
+    demo.transfer(value, str(tmp_path / "notes.png"))
   out, status = demo.transfer(value, _photo(2 * size))  # another size: resized to the photo's
   assert out.shape == (size, size, 3) and "transferred" in status
   np.testing.assert_allclose(out[~hole], image[~hole] / 255.0, atol=1e-6)

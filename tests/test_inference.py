@@ -200,6 +200,13 @@ def test_exported_model_samples_as_its_run_does(trained_run, model, photo, tmp_p
   (tmp_path / "broken" / "weights.msgpack").write_bytes(b"\x00not msgpack")
   with pytest.raises(UserError, match="cannot read the model weights .*weights.msgpack"):
     Inpainter.from_workdir(str(tmp_path / "broken"))
+  other = tmp_path / "other"  # weights of one model beside the config of another
+  shutil.copytree(out, other)
+  config = json.load(open(other / "config.json"))
+  config["model"]["texture"]["base_features"] *= 2
+  (other / "config.json").write_text(json.dumps(config))
+  with pytest.raises(UserError, match="generator weights .* do not match the model"):
+    Inpainter.from_workdir(str(other))
 
 
 def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
