@@ -145,10 +145,9 @@ def load_mask_folder(path: str, invert: bool = False, size: int | None = None,
   ranges = {name: ratio_range(name) for name in buckets}
   out = {name: [] for name in buckets}
   for f in files:
-    hole = np.asarray(Image.open(f).convert("L")) > 127
-    if size:
-      hole = resize.mask(hole, size)
-    mask = (~hole if invert else hole).astype(np.uint8)
+    white = np.asarray(Image.open(f).convert("L")) > 127
+    hole = ~white if invert else white
+    mask = (resize.mask(hole, size) if size else hole).astype(np.uint8)
     for name, (lo, hi) in ranges.items():
       if lo <= mask.mean() <= hi:
         out[name].append(mask)

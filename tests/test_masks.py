@@ -63,3 +63,20 @@ def test_eval_mask_cache_is_keyed_by_generator_version(monkeypatch):
   monkeypatch.setattr(masks, "GENERATOR_VERSION", masks.GENERATOR_VERSION + 1)
   assert masks.eval_mask_dir(64, 0) != before
   assert masks.eval_mask_dir(64, 0).startswith(os.environ["FLOWFILL_CACHE_DIR"])  # not ~/.cache
+
+
+def test_mask_folder_resized_keeps_every_hole_whichever_colour_means_hole(tmp_path):
+  """A 64² file shrunk to 16²: a hole stroke 2 px wide stays a hole (any-hole), with white = hole
+  and, inverted, with black = hole."""
+  from PIL import Image
+  hole = np.zeros((64, 64), bool)
+  hole[:, 30:32] = True  # 2 of every 4 columns of one low-res column: 1/32 of the image
+  hole[8:40, 8:40] = True  # and a box, so the ratio falls in a bucket
+  for name, invert in (("white_hole", False), ("black_hole", True)):
+    folder = tmp_path / name
+    folder.mkdir()
+    pixels = hole if not invert else ~hole
+    Image.fromarray(pixels.astype(np.uint8) * 255).save(folder / "m.png")
+    loaded = masks.load_mask_folder(str(folder), invert=invert, size=16, buckets=("10-60",))
+    (mask,) = loaded["10-60"]
+    assert mask.shape == (16, 16) and mask[:, 7].all(), name
