@@ -19,24 +19,36 @@ from flowfill_jax.models.flow import StructurePrior
 from flowfill_jax.models.generator import TextureGenerator
 from flowfill_jax.pipeline import TwoStage
 
+COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+  """E's, G's and D's convolution dtype, `config.model.compute_dtype` (None: float32; runs
+  saved before the field existed are float32)."""
+  name = config.model.get("compute_dtype", "float32")
+  if name not in COMPUTE_DTYPES:
+    raise UserError(f"model.compute_dtype {name!r}: expected one of {sorted(COMPUTE_DTYPES)}")
+  return COMPUTE_DTYPES[name]
+
 
 def structure_prior(config: ml_collections.ConfigDict) -> StructurePrior:
   """Stage 1, E and f, as `config.model.structure` describes it."""
   fields = config.model.structure.to_dict()
   fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
-  return StructurePrior(**fields)
+  return StructurePrior(**fields, encoder_dtype=compute_dtype(config))
 
 
 def generator(config: ml_collections.ConfigDict) -> TextureGenerator:
   t = config.model.texture
   return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
                           upsample=t.upsample, residual_output=t.residual_output, skips=t.skips,
-                          fill_detail=t.fill_detail)
+                          fill_detail=t.fill_detail, dtype=compute_dtype(config))
 
 
 def discriminator(config: ml_collections.ConfigDict) -> PatchDiscriminator:
   t = config.model.texture
-  return PatchDiscriminator(features=tuple(t.disc_features), with_mask=t.disc_with_mask)
+  return PatchDiscriminator(features=tuple(t.disc_features), with_mask=t.disc_with_mask,
+                            dtype=compute_dtype(config))
 
 
 def two_stage(config: ml_collections.ConfigDict) -> TwoStage:

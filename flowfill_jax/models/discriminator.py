@@ -13,6 +13,7 @@ gradient penalty. 'SAME' padding, so a 256² image gives a 32² logit map.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -28,6 +29,7 @@ class PatchDiscriminator(nn.Module):
   negative_slope: float = 0.2
   with_mask: bool = False
   power_iterations: int = 1
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); logits float32
 
   @nn.compact
   def __call__(self, image: jax.Array, mask: jax.Array | None = None, *,
@@ -41,9 +43,9 @@ class PatchDiscriminator(nn.Module):
     widths = (*self.features, 1)
     strides = (*self.strides, 1)
     for i, (n, s) in enumerate(zip(widths, strides)):
-      conv = nn.Conv(n, k, strides=s, padding="SAME", name=f"conv_{i}")
+      conv = nn.Conv(n, k, strides=s, padding="SAME", dtype=self.dtype, name=f"conv_{i}")
       x = nn.SpectralNorm(conv, n_steps=self.power_iterations, name=f"sn_{i}")(
           x, update_stats=update_stats)
       if i < len(self.features):
         x = nn.leaky_relu(x, self.negative_slope)
-    return x
+    return x.astype(jnp.float32)

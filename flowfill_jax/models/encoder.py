@@ -12,6 +12,7 @@ without gradient, as DeepFill does.
 """
 
 import functools
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -97,11 +98,13 @@ class GatedEncoder(nn.Module):
   cnum: int = 48
   attention_rate: int = 2
   softmax_scale: float = 10.0
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); outputs float32
 
   @nn.compact
   def __call__(self, masked_image, mask):
     cnum = self.cnum
-    conv = functools.partial(GatedConv, activation=nn.elu, kernel_init=GATED_ELU_INIT)
+    conv = functools.partial(GatedConv, activation=nn.elu, kernel_init=GATED_ELU_INIT,
+                             dtype=self.dtype)
 
     def gen_conv(n, k=3, stride=1, rate=1, name=None, activation=nn.elu):
       return conv(n // 2, k, stride, rate, activation=activation, name=name)
@@ -130,7 +133,8 @@ class GatedEncoder(nn.Module):
     coarse_half = x = gen_conv(2 * cnum, name="conv14")(x)
     x = gen_deconv(x, cnum, "conv15_upsample")
     x = gen_conv(cnum // 2, name="conv16")(x)
-    coarse_rgb = jnp.tanh(nn.Conv(3, (3, 3), name="conv17")(x))
+    coarse_rgb = jnp.tanh(nn.Conv(3, (3, 3), dtype=self.dtype, name="conv17")(x)
+                          .astype(jnp.float32))
 
     # Refine network on the coarse result pasted into the hole (no gradient to it).
     xnow = jax.lax.stop_gradient(coarse_rgb) * mask + xin * (1.0 - mask)
@@ -152,6 +156,7 @@ class GatedEncoder(nn.Module):
     x = gen_conv(4 * cnum, name="pmconv6", activation=nn.relu)(x)
     mask_quarter = jax.lax.reduce_window(
         mask, -jnp.inf, jax.lax.max, (1, 4, 4, 1), (1, 4, 4, 1), "SAME")
+    x = x.astype(jnp.float32)  # the attention's softmax in float32 whatever the convs use
     x = contextual_attention(x, x, mask_quarter, rate=self.attention_rate,
                              softmax_scale=self.softmax_scale)
     x = gen_conv(4 * cnum, name="pmconv9")(x)
@@ -164,9 +169,9 @@ class GatedEncoder(nn.Module):
     refine_half = gen_conv(2 * cnum, name="allconv14")(x)
 
     size = masked_image.shape[1]
-    features = {
-        size // 2: jnp.concatenate([coarse_half, refine_half], -1),
-        size // 4: jnp.concatenate([coarse_quarter, refine_quarter], -1),
+    features = {  # float32: they condition the flow, whose bijections stay float32
+        size // 2: jnp.concatenate([coarse_half, refine_half], -1).astype(jnp.float32),
+        size // 4: jnp.concatenate([coarse_quarter, refine_quarter], -1).astype(jnp.float32),
     }
     return features, (coarse_rgb + 1.0) / 2.0
 

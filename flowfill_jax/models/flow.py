@@ -12,7 +12,7 @@ bits per dimension, latents of a prior image and back, and sampling at τ.
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -212,6 +212,7 @@ class StructurePrior(nn.Module):
   cond_norm: bool = False
   learn_top: bool = False
   scan_unroll: int | bool = True
+  encoder_dtype: Any = None  # E's convolutions (bf16 on accelerators); f stays float32
 
   def setup(self):
     if self.prior_size % 2 ** self.levels:
@@ -221,7 +222,7 @@ class StructurePrior(nn.Module):
       raise ValueError(f"mask_mode {self.mask_mode!r}: expected 'any' or 'fraction'")
     if self.base_fill not in ("coarse", "smooth"):
       raise ValueError(f"base_fill {self.base_fill!r}: expected 'coarse' or 'smooth'")
-    self.encoder = GatedEncoder(self.encoder_cnum)
+    self.encoder = GatedEncoder(self.encoder_cnum, dtype=self.encoder_dtype)
     self.shift = ConditionalShift()
     if self.cond_norm:
       # eps 0.1: a channel that is constant in the first batch (a mask share) is not

@@ -32,7 +32,7 @@ at full resolution, so where the prior agrees with the fill G starts from the sh
 full-resolution fill rather than its blurred low-res view (the edges of thin strokes).
 """
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -72,11 +72,13 @@ class ResidualBlock(nn.Module):
 
   features: int
   dilation: int = 2
+  dtype: Any = None
 
   @nn.compact
   def __call__(self, x):
-    y = GatedConv(self.features, 3, dilation=self.dilation, activation=nn.relu)(x)
-    y = GatedConv(self.features, 3, activation=None)(y)
+    y = GatedConv(self.features, 3, dilation=self.dilation, activation=nn.relu,
+                  dtype=self.dtype)(x)
+    y = GatedConv(self.features, 3, activation=None, dtype=self.dtype)(y)
     return x + y
 
 
@@ -95,16 +97,18 @@ class TextureGenerator(nn.Module):
   residual_output: bool = False  # logit(prior↑ composited) + conv, conv zero-init (docstring)
   skips: bool = False  # U-Net skips: encoder features at H and H/2 join the decoder (docstring)
   fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies (docstring)
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); output float32
 
   def _up(self, x, features, name):
     """One ×2 up-convolution of the decoder, as `upsample` says."""
     if self.upsample == "resize":
-      return GatedConv(features, 3, activation=nn.relu, name=name)(upsample_nearest(x))
+      return GatedConv(features, 3, activation=nn.relu, dtype=self.dtype,
+                       name=name)(upsample_nearest(x))
     if self.upsample not in UPSAMPLE:
       raise ValueError(f"model.texture.upsample must be one of {UPSAMPLE}, got {self.upsample!r}")
     init = icnr_init() if self.upsample == "icnr" else GatedConv.kernel_init
     return GatedConv(features, 4, strides=2, transpose=True, activation=nn.relu, name=name,
-                     kernel_init=init)(x)
+                     kernel_init=init, dtype=self.dtype)(x)
 
   @nn.compact
   def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
@@ -113,12 +117,13 @@ class TextureGenerator(nn.Module):
     x = jnp.concatenate([prior_up, masked_image, mask.astype(masked_image.dtype)], axis=-1)
 
     c = self.base_features
-    gated = lambda n, k, name, **kw: GatedConv(n, k, activation=nn.relu, name=name, **kw)
+    gated = lambda n, k, name, **kw: GatedConv(n, k, activation=nn.relu, name=name,
+                                               dtype=self.dtype, **kw)
     full = gated(c, 7, "stem")(x)
     half = gated(2 * c, 4, "down_1", strides=2)(full)
     x = gated(4 * c, 4, "down_2", strides=2)(half)
     for i in range(self.num_res_blocks):
-      x = ResidualBlock(4 * c, self.res_dilation, name=f"res_{i}")(x)
+      x = ResidualBlock(4 * c, self.res_dilation, dtype=self.dtype, name=f"res_{i}")(x)
     x = self._up(x, 2 * c, "up_1")
     if self.skips:
       x = gated(2 * c, 3, "skip_1")(jnp.concatenate([x, half], axis=-1))
@@ -126,7 +131,8 @@ class TextureGenerator(nn.Module):
     if self.skips:
       x = gated(c, 3, "skip_2")(jnp.concatenate([x, full], axis=-1))
     init = nn.initializers.zeros_init() if self.residual_output else nn.Conv.kernel_init
-    logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", kernel_init=init)(x)
+    logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", kernel_init=init,
+                     dtype=self.dtype)(x).astype(jnp.float32)
     if self.residual_output:
       base = prior_up + (fill_detail(masked_image, mask, prior.shape[1:3])
                          if self.fill_detail else 0.0)

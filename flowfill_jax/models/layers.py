@@ -1,6 +1,7 @@
 """Layers shared by the networks of both stages."""
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -115,9 +116,12 @@ class GatedConv(nn.Module):
   activation: Callable | None = nn.elu
   transpose: bool = False
   kernel_init: Callable = default_kernel_init
+  dtype: Any = None  # computation dtype (None: the input's); parameters stay float32
 
   @nn.compact
   def __call__(self, x):
+    if self.dtype is not None:
+      x = x.astype(self.dtype)
     if self.transpose:
       if (self.kernel_size, self.strides, self.dilation) != (4, 2, 1):
         raise ValueError(
@@ -130,7 +134,7 @@ class GatedConv(nn.Module):
       k = (self.kernel_size, self.kernel_size)
       y = nn.Conv(2 * self.features, k, strides=self.strides,
                   kernel_dilation=self.dilation, padding="SAME", kernel_init=self.kernel_init,
-                  name="conv")(x)
+                  dtype=self.dtype, name="conv")(x)
     f, g = jnp.split(y, 2, axis=-1)
     if self.activation is not None:
       f = self.activation(f)
