@@ -149,10 +149,14 @@ def test_browser_paints_a_hole_and_gets_the_gallery(server, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.goto(server, wait_until="networkidle")
     page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "photo.png"))
-    page.wait_for_timeout(1000)
-    # Pressing the button before painting: a message on the page, and the server goes on.
-    page.locator("#fill").click()
-    page.get_by_text("no hole painted").first.wait_for(timeout=20_000)
+    # Pressing the button before painting: a message on the page, and the server goes on. (Until
+    # the editor has taken the upload the message is "no image": press again.)
+    for _ in range(30):
+      page.locator("#fill").click()
+      page.wait_for_timeout(1000)
+      if page.get_by_text("no hole painted").count():
+        break
+    page.get_by_text("no hole painted").first.wait_for(timeout=5_000)
     page.locator("#editor").get_by_label("Brush", exact=True).click()
     box = page.locator("#editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

@@ -29,7 +29,7 @@ class PatchDiscriminator(nn.Module):
   negative_slope: float = 0.2
   with_mask: bool = False
   power_iterations: int = 1
-  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); logits float32
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); logits in the input's
 
   @nn.compact
   def __call__(self, image: jax.Array, mask: jax.Array | None = None, *,
@@ -48,4 +48,4 @@ class PatchDiscriminator(nn.Module):
           x, update_stats=update_stats)
       if i < len(self.features):
         x = nn.leaky_relu(x, self.negative_slope)
-    return x.astype(jnp.float32)
+    return x.astype(image.dtype)

@@ -98,7 +98,7 @@ class GatedEncoder(nn.Module):
   cnum: int = 48
   attention_rate: int = 2
   softmax_scale: float = 10.0
-  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); outputs float32
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); outputs in the input's
 
   @nn.compact
   def __call__(self, masked_image, mask):
@@ -133,8 +133,9 @@ class GatedEncoder(nn.Module):
     coarse_half = x = gen_conv(2 * cnum, name="conv14")(x)
     x = gen_deconv(x, cnum, "conv15_upsample")
     x = gen_conv(cnum // 2, name="conv16")(x)
+    out_dtype = masked_image.dtype
     coarse_rgb = jnp.tanh(nn.Conv(3, (3, 3), dtype=self.dtype, name="conv17")(x)
-                          .astype(jnp.float32))
+                          .astype(out_dtype))
 
     # Refine network on the coarse result pasted into the hole (no gradient to it).
     xnow = jax.lax.stop_gradient(coarse_rgb) * mask + xin * (1.0 - mask)
@@ -156,7 +157,7 @@ class GatedEncoder(nn.Module):
     x = gen_conv(4 * cnum, name="pmconv6", activation=nn.relu)(x)
     mask_quarter = jax.lax.reduce_window(
         mask, -jnp.inf, jax.lax.max, (1, 4, 4, 1), (1, 4, 4, 1), "SAME")
-    x = x.astype(jnp.float32)  # the attention's softmax in float32 whatever the convs use
+    x = x.astype(out_dtype)  # the attention's softmax in the input's dtype whatever the convs use
     x = contextual_attention(x, x, mask_quarter, rate=self.attention_rate,
                              softmax_scale=self.softmax_scale)
     x = gen_conv(4 * cnum, name="pmconv9")(x)
@@ -169,9 +170,9 @@ class GatedEncoder(nn.Module):
     refine_half = gen_conv(2 * cnum, name="allconv14")(x)
 
     size = masked_image.shape[1]
-    features = {  # float32: they condition the flow, whose bijections stay float32
-        size // 2: jnp.concatenate([coarse_half, refine_half], -1).astype(jnp.float32),
-        size // 4: jnp.concatenate([coarse_quarter, refine_quarter], -1).astype(jnp.float32),
+    features = {  # in the input's dtype: they condition the flow, whose bijections use it
+        size // 2: jnp.concatenate([coarse_half, refine_half], -1).astype(out_dtype),
+        size // 4: jnp.concatenate([coarse_quarter, refine_quarter], -1).astype(out_dtype),
     }
     return features, (coarse_rgb + 1.0) / 2.0
 

@@ -97,7 +97,7 @@ class TextureGenerator(nn.Module):
   residual_output: bool = False  # logit(prior↑ composited) + conv, conv zero-init (docstring)
   skips: bool = False  # U-Net skips: encoder features at H and H/2 join the decoder (docstring)
   fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies (docstring)
-  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); output float32
+  dtype: Any = None  # convs' computation dtype (bf16 on accelerators); output in the input's
 
   def _up(self, x, features, name):
     """One ×2 up-convolution of the decoder, as `upsample` says."""
@@ -132,7 +132,7 @@ class TextureGenerator(nn.Module):
       x = gated(c, 3, "skip_2")(jnp.concatenate([x, full], axis=-1))
     init = nn.initializers.zeros_init() if self.residual_output else nn.Conv.kernel_init
     logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", kernel_init=init,
-                     dtype=self.dtype)(x).astype(jnp.float32)
+                     dtype=self.dtype)(x).astype(masked_image.dtype)
     if self.residual_output:
       base = prior_up + (fill_detail(masked_image, mask, prior.shape[1:3])
                          if self.fill_detail else 0.0)
