@@ -7,6 +7,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from conftest import box_masks, perturb, real_crops, tiny_config
 
 from flowfill_jax import factory, image_ops
@@ -32,6 +33,7 @@ def _all_float32(tree) -> bool:
              if jnp.issubdtype(x.dtype, jnp.floating))
 
 
+@pytest.mark.slow
 def test_bf16_training_steps_of_both_stages_are_finite_with_float32_state():
   config, batch = _bf16_config(), _batch()
   stage1 = StructureStage(config)
@@ -57,6 +59,7 @@ def test_bf16_training_steps_of_both_stages_are_finite_with_float32_state():
                                 np.asarray(masked(batch))[np.broadcast_to(known, out.shape)])
 
 
+@pytest.mark.slow
 def test_flow_round_trip_stays_exact_with_a_bf16_encoder():
   """f⁻¹(f(x)) = x to 1e-4 and the exact density holds: E's bf16 features only condition f."""
   config, batch = _bf16_config(), _batch()

@@ -33,6 +33,7 @@ def _small_model(**overrides):
   return flow_lib.StructurePrior(**cfg)
 
 
+@pytest.mark.slow
 class ConditionalFlowTest(chex.TestCase):
 
   def test_logdet_matches_jacobian(self):
@@ -77,6 +78,7 @@ class ConditionalFlowTest(chex.TestCase):
     np.testing.assert_array_equal(flow_lib.flatten_latents(latents), flat)
 
 
+@pytest.mark.slow
 class StructurePriorTest(chex.TestCase):
 
   def test_paper_size_round_trip(self):
@@ -143,6 +145,7 @@ class StructurePriorTest(chex.TestCase):
     self.assertGreater(float(optax.tree.norm(grads)), 0.0)
 
 
+@pytest.mark.slow
 def test_standardized_latents_round_trip():
   """ε-coordinates (what sampling and stage-2 noise use) decode back to the same prior."""
   model = _small_model()
@@ -158,6 +161,7 @@ def test_standardized_latents_round_trip():
   np.testing.assert_allclose(back, prior, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_conditions_carry_signal_at_init():
   """E's decoder maps sit ~25 gated convs deep: with a variance-preserving init they start
   at a usable scale and differ between images (the default init left them at ~1e-7)."""
@@ -172,6 +176,7 @@ def test_conditions_carry_signal_at_init():
     assert float(jnp.std(cond, axis=0).mean()) > 1e-3  # they depend on the input
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
 def test_sample_log_prob_equals_log_prob_of_the_sample(deviations):
   """The density returned with a sample is the model's density at that sample (τ 0.5–1)."""
@@ -189,6 +194,7 @@ def test_sample_log_prob_equals_log_prob_of_the_sample(deviations):
     np.testing.assert_allclose(log_prob, log_prob_of(prior), rtol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
 def test_log_prob_equals_brute_force_change_of_variables(deviations):
   """log p(x) = log N(ε; 0, I) + log|det ∂ε/∂x|, with ε the standardised latents and the

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "sharded_step.py")
 
@@ -19,6 +20,7 @@ def _run(devices: int) -> dict:
   return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_eight_devices_match_one():
   one, eight = _run(1), _run(8)
   assert (one["devices"], eight["devices"]) == (1, 8)

@@ -36,6 +36,7 @@ def _stage(config, batch):
   return stage, jax.jit(stage.init)(KEY(1), batch), jax.jit(stage.train_step)
 
 
+@pytest.mark.slow
 def test_one_step_with_every_option_is_finite_and_moves_d_at_its_rate(structure_vars):
   """ICT's ℓ1 and D rate, VGG perceptual and style losses, pasted priors, ICNR decoder;
   `frozen` as `TextureStage.frozen` gives it (the VGG weights beside stage 1's)."""
@@ -60,6 +61,7 @@ def test_one_step_with_every_option_is_finite_and_moves_d_at_its_rate(structure_
   np.testing.assert_allclose(metrics["d_lr"], 0.1 * lr, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_training_steps_lower_l1(structure_vars):
   """60 steps on four real 32² crops (~2 s once compiled): an ICT G (`sigmoid(conv)`, no
   residual base, which would start it at its answer's neighbourhood) learns to follow its prior
@@ -151,6 +153,7 @@ def test_training_priors_are_the_truth_without_noise_and_move_with_it(structure_
   assert float(jnp.abs(noisy - truth).max()) > 0.05
 
 
+@pytest.mark.slow
 def test_two_stage_complete_keeps_known_pixels_and_returns_its_priors_densities(structure_vars):
   """`TwoStage.complete`, sampling's one jitted call: N completions per input with the known
   pixels exactly the input's, the priors G was given, and their exact log densities."""
