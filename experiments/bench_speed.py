@@ -47,9 +47,10 @@ def make_masks(batch, size, bucket, rng):
                    for _ in range(batch)]).astype(np.float32)
 
 
-def paper_size_model(size, rng):
-  """The paper-size stages, randomly initialised (ActNorm's data-dependent init on noise)."""
-  structure, generator = StructurePrior(), TextureGenerator()
+def paper_size_model(size, rng, dtype=None):
+  """The paper-size stages, randomly initialised (ActNorm's data-dependent init on noise);
+  `dtype` the convolutions' (E and G), as `config.model.compute_dtype` sets it."""
+  structure, generator = StructurePrior(encoder_dtype=dtype), TextureGenerator(dtype=dtype)
   images = jnp.asarray(rng.uniform(size=(2, size, size, 3)), jnp.float32)
   hole = jnp.asarray(make_masks(2, size, "random 20-60%", rng))
   key = jax.random.key(0)
@@ -70,6 +71,8 @@ def main():
                       "of the randomly initialised paper-size model")
   parser.add_argument("--seconds", type=float, default=5.0, help="timing time per row")
   parser.add_argument("--temperature", type=float, default=0.8)
+  parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"],
+                      help="E's and G's convolutions (config.model.compute_dtype)")
   args = parser.parse_args()
 
   load_start = os.getloadavg()[0]
@@ -84,8 +87,9 @@ def main():
     what = f"the run {args.workdir} (steps {trained.checkpoint_steps})"
   else:
     size = args.image_size
-    model, structure_vars, generator_params = paper_size_model(size, rng)
-    what = "paper-size models, random init"
+    dtype = None if args.dtype == "float32" else jnp.bfloat16
+    model, structure_vars, generator_params = paper_size_model(size, rng, dtype)
+    what = f"paper-size models, random init, {args.dtype} convolutions"
   init_s = time.perf_counter() - start
   structure = model.structure
   count = lambda tree: sum(math.prod(p.shape) for p in jax.tree.leaves(tree))
@@ -170,6 +174,7 @@ def main():
   benchlib.print_table(["work", "batch × samples", "masks (hole ratio)", "compile s",
                         "ms / image", "images / s", "GFLOP / image", "GFLOP/s",
                         "matmul GFLOP/s", "of matmul", "load"], table)
+  print(f"peak device memory: {benchlib.peak_memory()}")
 
 if __name__ == "__main__":
   main()

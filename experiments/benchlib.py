@@ -48,3 +48,10 @@ def print_table(headers, rows):
   print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
   for r in rows:
     print(line(r))
+
+
+def peak_memory() -> str:
+  """Peak device memory so far, where the backend reports it (GPUs, TPUs; not the CPU)."""
+  stats = jax.devices()[0].memory_stats() or {}
+  peak = stats.get("peak_bytes_in_use")
+  return f"{peak / 2**30:.2f} GiB" if peak is not None else "not reported by this backend"
