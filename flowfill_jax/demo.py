@@ -79,8 +79,8 @@ def _rgb(array, what: str) -> np.ndarray:
                     "resize it first")
   if min(h, w) < 8:
     raise UserError(f"{what} is {w}×{h}: too small to inpaint")
-  x = x[..., :3].astype(np.float32)
-  return x / 255.0 if x.max() > 1.0 or np.issubdtype(np.asarray(array).dtype, np.integer) else x
+  scale = 255.0 if np.issubdtype(x.dtype, np.integer) or x.max() > 1.0 else 1.0
+  return x[..., :3].astype(np.float32) / scale
 
 
 def _viewable_prior(prior: np.ndarray) -> np.ndarray:

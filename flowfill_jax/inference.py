@@ -199,14 +199,8 @@ class Inpainter:
     With `return_log_prob`, also the exact stage-1 log density of each sample's
     structural prior, log p(I_s | I_m) in nats ([num] or [B, num]).
     """
-    single = np.ndim(image) == 3
-    masked_image, m = self._to_model(image, mask)
-    out, log_prob = self.complete(masked_image, m, jax.random.key(seed), num, temperature)
-    out = self._to_user(out, image, mask)
-    log_prob = np.asarray(log_prob)
-    if single:
-      out, log_prob = out[0], log_prob[0]
-    return (out, log_prob) if return_log_prob else out
+    samples = self.sample(image, mask, num, temperature, seed)
+    return (samples.completions, samples.log_prob) if return_log_prob else samples.completions
 
   def sample(self, image, mask, num: int = 8, temperature: float | None = None,
              seed: int = 0, key: jax.Array | None = None) -> Samples:
