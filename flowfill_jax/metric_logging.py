@@ -8,15 +8,16 @@ import time
 log = logging.getLogger("flowfill_jax")
 
 
-def setup_logging() -> None:
-  """Our progress lines at INFO on stderr; libraries (orbax, absl) only from WARNING."""
+def setup_logging(progress: bool = True) -> None:
+  """Our progress lines at INFO on stderr (`progress=False`, e.g. on all but the first
+  process of a multi-process job: warnings only); libraries (orbax, absl) only from WARNING."""
   from absl import logging as absl_logging
   absl_logging.set_verbosity(absl_logging.WARNING)
   if not log.handlers:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log.addHandler(handler)
-  log.setLevel(logging.INFO)
+  log.setLevel(logging.INFO if progress else logging.WARNING)
   log.propagate = False
 
 

@@ -188,7 +188,7 @@ def run_stage(stage, config, workdir, mesh) -> dict:
   train_step = jax.jit(stage.train_step, in_shardings=shardings, out_shardings=(repl, repl),
                        donate_argnums=0)
   eval_step = jax.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
-  sample_rows = jax.jit(stage.sample_rows, in_shardings=shardings)
+  sample_rows = jax.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl)
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
   progress = Progress(start, sc.steps, sc.batch_size)
   pending, summary = [], {}
@@ -249,7 +249,14 @@ def define_flags():
                                   lock_config=True)
   flags.DEFINE_string("workdir", None, "Where checkpoints, logs and samples go.")
   flags.DEFINE_bool("distributed", False,
-                    "Call jax.distributed.initialize() first (multi-host GPU/TPU).")
+                    "Call jax.distributed.initialize() first: one process per host (GPU/TPU "
+                    "clusters under SLURM, Open MPI, Kubernetes or a TPU pod are detected).")
+  flags.DEFINE_string("coordinator_address", None,
+                      "host:port of process 0, for a launch without such a cluster manager "
+                      "(implies --distributed; with --num_processes and --process_id).")
+  flags.DEFINE_integer("num_processes", None, "Processes of a --coordinator_address launch.")
+  flags.DEFINE_integer("process_id", None, "This process's index in a --coordinator_address "
+                       "launch (0 … num_processes − 1).")
   flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -266,12 +273,29 @@ def _config_path(argv) -> str | None:
   return None
 
 
+def start_distributed(auto: bool, coordinator_address: str | None, num_processes: int | None,
+                      process_id: int | None) -> None:
+  """jax.distributed.initialize before any computation: from the cluster manager's environment
+  (`auto`), or from an explicit coordinator address, process count and index."""
+  explicit = (coordinator_address, num_processes, process_id)
+  if any(v is not None for v in explicit):
+    if None in explicit:
+      raise app.UsageError("--coordinator_address, --num_processes and --process_id go "
+                           "together")
+    assert num_processes is not None and process_id is not None
+    if not 0 <= process_id < num_processes:
+      raise app.UsageError(f"--process_id={process_id} is not in 0 … {num_processes - 1}")
+    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+  elif auto:
+    jax.distributed.initialize()
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  setup_logging()
-  if FLAGS.distributed:
-    jax.distributed.initialize()
+  start_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                    FLAGS.process_id)
+  setup_logging(progress=jax.process_index() == 0)  # one progress log per job
   try:
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:  # data errors are UserErrors too

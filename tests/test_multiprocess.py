@@ -1,0 +1,137 @@
+"""A multi-process job on one machine: 2 processes on 127.0.0.1 joined by jax.distributed (CPU
+collectives over gloo), 2 host devices each, against 1 process with the same 4 devices."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from conftest import TINY_CONFIG, tiny_config
+
+from flowfill_jax import factory
+
+SCRIPT = os.path.join(os.path.dirname(__file__), "scripts", "process_data.py")
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def _env(devices: int, data_dir: str) -> dict:
+  cache = os.path.join(os.environ["FLOWFILL_CACHE_DIR"], "jax")
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+              JAX_PLATFORMS="cpu", FLOWFILL_TEST_DATA_DIR=data_dir,
+              JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+
+
+def _start(processes: int, devices: int, command: list[str], data_dir: str,
+           log_prefix) -> list[subprocess.Popen]:
+  """`python *command` once per process, joined through a fresh coordinator port (the
+  `{port}`, `{processes}`, `{index}` fields of `command`; `-m` modules get the CLI flags);
+  each process's stderr goes to `<log_prefix>.<i>.log`."""
+  port = _free_port()
+  procs = []
+  for i in range(processes):
+    distributed = ([f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={processes}",
+                    f"--process_id={i}"] if processes > 1 and command[0] == "-m" else [])
+    args = [a.format(port=port, processes=processes, index=i) for a in command]
+    log = open(f"{log_prefix}.{i}.log", "a")
+    procs.append(subprocess.Popen([sys.executable, *args, *distributed],
+                                  env=_env(devices, data_dir), stdout=subprocess.PIPE,
+                                  stderr=log, text=True))
+  return procs
+
+
+def _finish(procs: list[subprocess.Popen], log_prefix) -> list[str]:
+  """Each process's stdout, once all have ended well."""
+  outs = []
+  for i, p in enumerate(procs):
+    out, _ = p.communicate(timeout=900)
+    assert p.returncode == 0, open(f"{log_prefix}.{i}.log").read()[-3000:]
+    outs.append(out)
+  return outs
+
+
+def _digest(out: str) -> dict:
+  return json.loads(out.strip().splitlines()[-1])  # gloo prints its own lines first
+
+
+def test_each_process_reads_only_its_slice_of_the_same_batches(tmp_path, data_dir):
+  command = [SCRIPT, "127.0.0.1:{port}", "{processes}", "{index}", data_dir]
+  two = [_digest(o) for o in _finish(_start(2, 2, command, data_dir, tmp_path / "two"),
+                                       tmp_path / "two")]
+  (one,) = [_digest(o) for o in _finish(_start(1, 4, command, data_dir, tmp_path / "one"),
+                                        tmp_path / "one")]
+  assert [d["devices"] for d in (*two, one)] == [4, 4, 4]
+  # Batch 8 over 2 processes: process p reads examples 8·step + 4p … 8·step + 4p + 3 only.
+  assert two[0]["read"]["train"] == [40, 41, 42, 43, 48, 49, 50, 51]  # steps 5 and 6
+  assert two[1]["read"]["train"] == [44, 45, 46, 47, 52, 53, 54, 55]
+  for split in ("train", "eval"):
+    assert not set(two[0]["read"][split]) & set(two[1]["read"][split])
+    assert sorted(two[0]["read"][split] + two[1]["read"][split]) == one["read"][split]
+    # …and the global batches both processes see are the 1-process job's.
+    assert two[0]["sums"][split] == two[1]["sums"][split] == one["sums"][split]
+
+
+def _train(workdir, processes: int, devices: int, *overrides, data_dir: str,
+           kill_after_checkpoint: int | None = None) -> None:
+  """A training job; with `kill_after_checkpoint`, every process is SIGKILLed (a preempted
+  job) once that step's checkpoint is complete."""
+  command = ["-m", "flowfill_jax.train", f"--config={TINY_CONFIG}", f"--workdir={workdir}",
+             *overrides]
+  procs = _start(processes, devices, command, data_dir, workdir)
+  if kill_after_checkpoint is None:
+    _finish(procs, workdir)
+    return
+  done = workdir / "structure" / "checkpoints" / str(kill_after_checkpoint)
+  deadline = time.time() + 600
+  while not done.exists() and time.time() < deadline and all(p.poll() is None for p in procs):
+    time.sleep(0.1)
+  assert all(p.poll() is None for p in procs), "job ended before it could be killed"
+  for p in procs:
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+
+
+def _params(workdir) -> dict:
+  config = tiny_config()
+  return {"structure": factory.load_structure_variables(config, str(workdir))["params"],
+          "texture": factory.load_generator_params(config, str(workdir))}
+
+
+def test_two_processes_train_resume_and_match_one_process(tmp_path, data_dir):
+  """Killed after stage 1's step-3 checkpoint and started again: stage 1 resumes from the
+  checkpoint both processes restore and runs to 6, stage 2 runs its 4 steps. The parameters
+  equal an uninterrupted 1-process run's on the same 4 devices."""
+  quiet = ("--config.structure.eval_every=0", "--config.structure.sample_every=0",
+           "--config.texture.eval_every=0", "--config.texture.sample_every=0")
+  _train(tmp_path / "one", 1, 4, *quiet, data_dir=data_dir)
+  two = tmp_path / "two"
+  _train(two, 2, 2, "--config.structure.log_every=1", *quiet, data_dir=data_dir,
+         kill_after_checkpoint=3)
+  _train(two, 2, 2, data_dir=data_dir)  # with validation and sample sheets, process 0 writes
+
+  log0, log1 = (open(f"{two}.{i}.log").read() for i in range(2))
+  assert "resumed from step 3" in log0 and "mesh: 4 device(s) cpu on 2 process(es)" in log0
+  assert "structure step" not in log1  # one progress log per job: process 0's
+  # Checkpoints written once (one folder per step), sheets and metric lines by process 0 only.
+  for stage, saved, evaluated, sheets in (("structure", [3, 6], [6], [6]),
+                                          ("texture", [3, 4], [0, 3, 4], [3, 4])):
+    assert sorted(int(s) for s in os.listdir(two / stage / "checkpoints")) == saved
+    lines = [json.loads(l) for l in open(two / stage / "metrics.jsonl")]
+    assert [l["step"] for l in lines if any(k.startswith("val_") for k in l)] == evaluated
+    assert sorted(os.listdir(two / stage / "samples")) == [f"step_{s:07d}.png" for s in sheets]
+  one_params, two_params = _params(tmp_path / "one"), _params(two)
+  for stage in ("structure", "texture"):
+    flat_one, flat_two = (np.concatenate([np.ravel(x) for x in jax.tree.leaves(p[stage])])
+                          for p in (one_params, two_params))
+    np.testing.assert_allclose(flat_two, flat_one, rtol=1e-5, atol=1e-5, err_msg=stage)
