@@ -216,7 +216,7 @@ def test_log_prob_equals_brute_force_change_of_variables(deviations):
       return flow_lib.flatten_latents(eps)[0]
 
     eps = eps_of(x.reshape(-1))
-    _, logdet = jnp.linalg.slogdet(jax.jacfwd(eps_of)(x.reshape(-1)))
+    _, logdet = jnp.linalg.slogdet(jax.jit(jax.jacfwd(eps_of))(x.reshape(-1)))
     brute = jnp.sum(jax.scipy.stats.norm.logpdf(eps)) + logdet
     log_prob = model.apply(variables, x, masked, masks, method=model.log_prob)
     np.testing.assert_allclose(float(log_prob[0]), float(brute), rtol=1e-6)

@@ -1,13 +1,11 @@
-"""Training end to end: both stages, checkpoints, resumption after SIGKILL, bad input."""
+"""Training end to end: both stages, what a run writes, bad input. (A job killed after a
+checkpoint and resumed, and data parallelism: tests/test_multiprocess.py.)"""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
-import jax
 import numpy as np
 import pytest
 from conftest import TINY_CONFIG, tiny_config
@@ -52,32 +50,6 @@ def test_both_stages_write_what_a_user_sees(trained_run):
   assert np.isfinite(metrics["structure"]["val_bits_per_dim"])
   assert 0.0 <= metrics["texture"]["val_l1"] < 1.0
   assert os.path.exists(os.path.join(workdir, "config.json"))
-
-
-def test_killed_run_resumes_to_the_same_parameters(tmp_path, data_dir):
-  """SIGKILL after the step-3 checkpoint, resume: same parameters as a run left alone."""
-  steps = "--config.structure.steps=8"
-  every = "--config.structure.checkpoint_every=3"
-  alone = _cli(tmp_path / "alone", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
-  assert alone.wait(timeout=900) == 0, _log(tmp_path / "alone")[-2000:]
-  killed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every,
-                "--config.structure.log_every=1", data_dir=data_dir)
-  ckpt_dir = tmp_path / "killed" / "structure" / "checkpoints"
-  deadline = time.time() + 600
-  while not (ckpt_dir / "3").exists() and time.time() < deadline and killed.poll() is None:
-    time.sleep(0.2)
-  assert killed.poll() is None, "run ended before it could be killed: " + _log(
-      tmp_path / "killed")[-2000:]
-  os.kill(killed.pid, signal.SIGKILL)
-  killed.wait()
-  resumed = _cli(tmp_path / "killed", STRUCTURE_ONLY, steps, every, data_dir=data_dir)
-  assert resumed.wait(timeout=900) == 0, _log(tmp_path / "killed")[-2000:]
-  assert "resumed from step" in _log(tmp_path / "killed")
-  step_a, params_a = _final_params(tmp_path / "alone")
-  step_b, params_b = _final_params(tmp_path / "killed")
-  assert step_a == step_b == 8
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7),
-               params_a, params_b)
 
 
 def test_workdir_of_a_different_config_is_refused(tmp_path, data_dir):
@@ -159,3 +131,13 @@ def test_the_three_command_lines_import_together():
           "assert undash(['x', '--config.data.mask-dir=a-b', 'v']) == "
           "['x', '--config.data.mask_dir=a-b', 'v']\n")
   subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@pytest.mark.parametrize("address, processes, index", [
+    ("127.0.0.1:1234", None, 0),  # the three flags go together
+    ("127.0.0.1:1234", 2, 2),     # index out of range
+])
+def test_incomplete_or_bad_distributed_flags_are_refused(address, processes, index):
+  from absl import app
+  with pytest.raises(app.UsageError, match="process"):
+    train.start_distributed(False, address, processes, index)
