@@ -205,7 +205,7 @@ def test_log_prob_equals_brute_force_change_of_variables(deviations):
     images = jnp.asarray(real_crops(1, 16, seed=5), jnp.float64)
     masks = jnp.asarray(box_masks(1, 16, seed=5), jnp.float64)
     masked = images * (1 - masks)
-    variables = model.init(jax.random.key(0), images, masked, masks)
+    variables = jax.jit(model.init)(jax.random.key(0), images, masked, masks)
     variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
                         jax.random.key(1), 0.1)
     x = image_ops.area_downsample(images, 8)
@@ -215,11 +215,15 @@ def test_log_prob_equals_brute_force_change_of_variables(deviations):
                               standardized=True, method=model.encode)
       return flow_lib.flatten_latents(eps)[0]
 
-    eps = eps_of(x.reshape(-1))
-    _, logdet = jnp.linalg.slogdet(jax.jit(jax.jacfwd(eps_of))(x.reshape(-1)))
-    brute = jnp.sum(jax.scipy.stats.norm.logpdf(eps)) + logdet
-    log_prob = model.apply(variables, x, masked, masks, method=model.log_prob)
-    np.testing.assert_allclose(float(log_prob[0]), float(brute), rtol=1e-6)
+    @jax.jit  # one compilation (eager float64 dispatch of every op was most of this test)
+    def both():
+      eps = eps_of(x.reshape(-1))
+      _, logdet = jnp.linalg.slogdet(jax.jacfwd(eps_of)(x.reshape(-1)))
+      brute = jnp.sum(jax.scipy.stats.norm.logpdf(eps)) + logdet
+      return model.apply(variables, x, masked, masks, method=model.log_prob)[0], brute
+
+    log_prob, brute = both()
+    np.testing.assert_allclose(float(log_prob), float(brute), rtol=1e-6)
 
 
 def test_base_image_is_exact_on_fully_known_low_res_pixels():
