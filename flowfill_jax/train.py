@@ -280,23 +280,32 @@ def start_distributed(auto: bool, coordinator_address: str | None, num_processes
   explicit = (coordinator_address, num_processes, process_id)
   if any(v is not None for v in explicit):
     if None in explicit:
-      raise app.UsageError("--coordinator_address, --num_processes and --process_id go "
-                           "together")
+      raise UserError("--coordinator_address, --num_processes and --process_id go together")
     assert num_processes is not None and process_id is not None
     if not 0 <= process_id < num_processes:
-      raise app.UsageError(f"--process_id={process_id} is not in 0 … {num_processes - 1}")
-    jax.distributed.initialize(coordinator_address, num_processes, process_id)
+      raise UserError(f"--process_id={process_id} is not in 0 … {num_processes - 1}")
+    _initialize(coordinator_address, num_processes, process_id)
   elif auto:
-    jax.distributed.initialize()
+    _initialize()
+
+
+def _initialize(*args) -> None:
+  try:
+    jax.distributed.initialize(*args)
+  except (ValueError, RuntimeError) as e:  # no cluster found, or JAX already started
+    found = "" if args else (" (no SLURM, Open MPI, Kubernetes or Cloud TPU cluster found: "
+                             "name the coordinator with --coordinator_address, "
+                             "--num_processes and --process_id)")
+    raise UserError(f"jax.distributed.initialize failed{found}: {e}") from None
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  start_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
-                    FLAGS.process_id)
-  setup_logging(progress=jax.process_index() == 0)  # one progress log per job
   try:
+    start_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
+                      FLAGS.process_id)
+    setup_logging(progress=jax.process_index() == 0)  # one progress log per job
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
   except (UserError, FloatingPointError) as e:  # data errors are UserErrors too
     print(f"error: {e}", file=sys.stderr)

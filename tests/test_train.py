@@ -138,6 +138,17 @@ def test_the_three_command_lines_import_together():
     ("127.0.0.1:1234", 2, 2),     # index out of range
 ])
 def test_incomplete_or_bad_distributed_flags_are_refused(address, processes, index):
-  from absl import app
-  with pytest.raises(app.UsageError, match="process"):
+  with pytest.raises(UserError, match="process"):
     train.start_distributed(False, address, processes, index)
+
+
+def test_distributed_without_a_cluster_is_a_one_line_error(tmp_path):
+  proc = subprocess.run([sys.executable, "-m", "flowfill_jax.train", f"--config={TINY_CONFIG}",
+                         f"--workdir={tmp_path / 'run'}", "--distributed"],
+                        capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode != 0
+  assert "jax.distributed.initialize failed" in proc.stderr and "--coordinator_address" in (
+      proc.stderr)
+  assert "Traceback" not in proc.stderr
+  assert not (tmp_path / "run").exists()
