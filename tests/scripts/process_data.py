@@ -32,11 +32,13 @@ def main(coordinator: str, processes: int, index: int, data_dir: str):
   input_pipeline._Examples.__call__ = recording
   config = tiny_config()
   config.data.data_dir = data_dir
-  config.data.batch_size = 8
   mesh = sharding.make_mesh()
   digest = {"devices": mesh.size, "read": {}, "sums": {}}
-  for name, train, start, count in (("train", True, 5, 2), ("eval", False, 0, None)):
+  # Evaluation in batches of 48: the demo's 400 test crops end in a padded batch.
+  for name, train, batch_size, start, count in (("train", True, 8, 5, 2),
+                                                ("eval", False, 48, 0, None)):
     read.clear()
+    config.data.batch_size = batch_size
     split = config.data.train_split if train else config.data.eval_split
     batches = input_pipeline.create_iterator(config.data, mesh, split=split, seed=0,
                                              start_step=start, train=train)
