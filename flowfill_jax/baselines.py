@@ -7,6 +7,8 @@ Both methods are deterministic (one completion per input) and run on the CPU wit
 known pixels are the input's, bit for bit, as the model's are.
 """
 
+from collections.abc import Iterable
+
 import numpy as np
 
 NAMES = ("telea", "biharmonic")
@@ -14,7 +16,7 @@ TITLES = {"telea": "Telea", "biharmonic": "Biharmonic"}
 TELEA_RADIUS = 3
 
 
-def check_names(names) -> tuple[str, ...]:
+def check_names(names: Iterable[str]) -> tuple[str, ...]:
   """Known names, in the order given, without repeats; ValueError naming the unknown ones."""
   names = tuple(dict.fromkeys(n.strip().lower() for n in names if n.strip()))
   unknown = [n for n in names if n not in NAMES]
@@ -51,7 +53,7 @@ def _biharmonic(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 _METHODS = {"telea": _telea, "biharmonic": _biharmonic}
 
 
-def inpaint(name: str, images, masks) -> np.ndarray:
+def inpaint(name: str, images: np.ndarray, masks: np.ndarray) -> np.ndarray:
   """Completions [B, H, W, 3] float32 in [0, 1] of images [B, H, W, 3] in [0, 1] under masks
   [B, H, W, 1] (1 = hole): the method's fill inside the holes, the input outside. What the
   images hold inside the holes is never read."""

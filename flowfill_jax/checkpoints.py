@@ -8,6 +8,7 @@ state alone resumes a run exactly.
 """
 
 import os
+from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
@@ -28,10 +29,10 @@ class StageCheckpoints:
   def latest_step(self) -> int | None:
     return self.manager.latest_step()
 
-  def save(self, step: int, state) -> None:
+  def save(self, step: int, state: Any) -> None:
     self.manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
-  def restore(self, abstract_state, step: int | None = None):
+  def restore(self, abstract_state: Any, step: int | None = None) -> Any:
     """Restore onto `abstract_state` (ShapeDtypeStructs carrying their shardings)."""
     step = self.latest_step() if step is None else step
     if step is None:
@@ -57,7 +58,7 @@ class StageCheckpoints:
     self.manager.close()
 
 
-def abstract_like(tree, sharding):
+def abstract_like(tree: Any, sharding: jax.sharding.Sharding | None) -> Any:
   """ShapeDtypeStructs of `tree` (arrays or shapes) placed with `sharding`."""
   return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding),
                       tree)

@@ -17,6 +17,7 @@ import os
 import socket
 import tempfile
 import time
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no phoning home, offline too
 
@@ -31,6 +32,9 @@ from flowfill_jax.image_io import read_image
 from flowfill_jax.inference import Inpainter
 from flowfill_jax.metric_logging import log, setup_logging
 
+if TYPE_CHECKING:
+  import gradio as gr
+
 FLAGS = flags.FLAGS
 
 CHUNK = 4  # samples per jitted call
@@ -40,7 +44,7 @@ NUM_EXAMPLES = 8
 PRIOR_VIEW = 128  # priors (prior_size², e.g. 16²) are shown enlarged to this size
 
 
-def define_flags():
+def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "A trained run or exported model (default: the demo model "
                       "shipped in the package).")
   flags.DEFINE_string("host", "127.0.0.1", "Address to serve on.")
@@ -49,7 +53,8 @@ def define_flags():
 
 # --------------------------------------------------------------------------- page input
 
-def editor_image_and_hole(value, what: str = "the photo") -> tuple[np.ndarray, np.ndarray]:
+def editor_image_and_hole(value: Any,
+                          what: str = "the photo") -> tuple[np.ndarray, np.ndarray]:
   """An ImageEditor value → (image HxWx3 in [0, 1], hole HxW bool: every painted pixel)."""
   background = None if value is None else value.get("background")
   if background is None or np.size(background) == 0:
@@ -115,7 +120,8 @@ class DemoModel:
     self.samples(image, hole, CHUNK, None, 0)
     self.model.transfer(image, image, hole)
 
-  def samples(self, image, hole, num: int, temperature: float | None, seed: int):
+  def samples(self, image: np.ndarray, hole: np.ndarray, num: int, temperature: float | None,
+              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`num` samples, most likely first: (completions, priors, log p) as numpy arrays."""
     base = jax.random.key(seed)
     parts = [self.model.sample(image, hole, num=CHUNK, temperature=temperature,
@@ -125,7 +131,8 @@ class DemoModel:
     order = np.argsort(-log_prob)
     return completions[order], priors[order], log_prob[order]
 
-  def inpaint(self, value, num, temperature, seed, show_priors: bool):
+  def inpaint(self, value: Any, num: Any, temperature: Any, seed: Any, show_priors: bool
+              ) -> tuple[list[tuple[np.ndarray, str]], list[tuple[np.ndarray, str]], str]:
     """Page handler → (gallery items, prior gallery items, status line)."""
     image, hole = editor_image_and_hole(value)
     num, seed = _count(num), _seed(seed)
@@ -144,7 +151,7 @@ class DemoModel:
               "most likely first.")
     return gallery, shown, status
 
-  def transfer(self, value, target):
+  def transfer(self, value: Any, target: str | np.ndarray | None) -> tuple[np.ndarray, str]:
     """Page handler: fill the painted hole of `value` with `target`'s content → (image, status)."""
     image, hole = editor_image_and_hole(value)
     if target is None:
@@ -210,7 +217,7 @@ def example_files(model: Inpainter, workdir: str | None, num: int = NUM_EXAMPLES
 
 # --------------------------------------------------------------------------- the page
 
-def build_page(demo: DemoModel, examples: list[str]):
+def build_page(demo: DemoModel, examples: list[str]) -> "gr.Blocks":
   import gradio as gr
 
   def on_page(fn):
@@ -277,7 +284,7 @@ def build_page(demo: DemoModel, examples: list[str]):
 
 
 def serve(workdir: str | None, host: str = "127.0.0.1", port: int = 7860,
-          block: bool = True):
+          block: bool = True) -> tuple["gr.Blocks", str]:
   """Load, compile, build and launch; → (page, url). With `block=False` the server runs in
   a background thread (tests; `page.close()` stops it)."""
   demo = DemoModel.load(workdir)
@@ -299,7 +306,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     return s.getsockname()[1]
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:

@@ -33,6 +33,8 @@ import math
 import os
 import time
 import zlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +47,9 @@ from flowfill_jax import fileio, input_pipeline, masks, metrics, sharding, visua
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import setup_logging
+
+if TYPE_CHECKING:
+  from flowfill_jax.inference import Inpainter
 
 BUCKETS = ("20-40", "40-60", "random")
 BUCKET_TITLES = {"20-40": "20-40%", "40-60": "40-60%", "random": "Random"}
@@ -81,7 +86,8 @@ class Networks:
   lpips_net: str
 
 
-def load_networks(inception_path, fid_convention, lpips_net, placement) -> Networks:
+def load_networks(inception_path: str | None, fid_convention: str, lpips_net: str,
+                  placement: jax.sharding.Sharding) -> Networks:
   """FID Inception and LPIPS from local weight files, their parameters put on `placement`."""
   inception = metrics.load_inception(inception_path, fid_convention)
   inception = dataclasses.replace(inception,
@@ -168,7 +174,8 @@ def _kept(batch, index: int, settings: Settings, num_examples: int) -> np.ndarra
   return (np.asarray(batch["valid"]) > 0) & (ids < num_examples)
 
 
-def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
+def score_batch(model: "Inpainter", nets: Networks, image: jax.Array, mask: jax.Array,
+                key: jax.Array, settings: Settings) -> tuple[dict, jax.Array, float]:
   """Completions of one batch and their per-sample scores → (host dict, completions, seconds).
 
   Timing covers the two stages alone (blocked on), not the metric networks.
@@ -181,7 +188,8 @@ def score_batch(model, nets: Networks, image, mask, key, settings: Settings):
   return score_completions(nets, image, mask, out, settings), out, seconds
 
 
-def score_baseline(name: str, nets: Networks, image, mask, settings: Settings):
+def score_baseline(name: str, nets: Networks, image: jax.Array, mask: jax.Array,
+                   settings: Settings) -> tuple[dict, float]:
   """A classical method's completion of one batch (one per input) and its scores, with the
   same metric code as the model's → (host dict, seconds of the method alone)."""
   start = time.perf_counter()
@@ -191,7 +199,8 @@ def score_baseline(name: str, nets: Networks, image, mask, settings: Settings):
   return score_completions(nets, image, mask, out[:, None], settings), seconds
 
 
-def score_completions(nets: Networks, image, mask, out, settings: Settings) -> dict:
+def score_completions(nets: Networks, image: jax.Array, mask: jax.Array, out: jax.Array,
+                      settings: Settings) -> dict:
   """Per-sample PSNR, SSIM, ℓ1, LPIPS to the truth and Inception features of completions
   [B, N, H, W, 3] of `image`; LPIPS diversity per input when N ≥ 2."""
   b, n = out.shape[:2]
@@ -209,7 +218,7 @@ def score_completions(nets: Networks, image, mask, out, settings: Settings) -> d
   return jax.device_get(scores)
 
 
-def inception_features(inception: metrics.FIDInception, images) -> jax.Array:
+def inception_features(inception: metrics.FIDInception, images: jax.Array) -> jax.Array:
   """Pool features in chunks of INCEPTION_CHUNK images: on XLA:CPU, 80 images took 101 ms each
   in chunks of 8 against 157 ms in one call (cache-sized activations); a GPU loses little."""
   return jnp.concatenate([inception(images[i:i + INCEPTION_CHUNK])
@@ -236,7 +245,7 @@ def _num_examples(config, split: str, max_images: int | None) -> int:
 
 
 def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
-        buckets=BUCKETS, num_samples: int = 10, temperature: float | None = None,
+        buckets: Sequence[str] = BUCKETS, num_samples: int = 10, temperature: float | None = None,
         seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
         lpips_net: str = "alex", inception_path: str | None = None,
         fid_convention: str = "pytorch_fid", data_dir: str | None = None,
@@ -479,7 +488,7 @@ def write_reports(out_dir: str, results: dict) -> None:
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
   """Defined when run as a program only: absl flags are global, and train.py has a --workdir."""
   flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
   flags.DEFINE_string("split", "test", "Dataset split to evaluate on (test, validation, …).")
@@ -503,7 +512,7 @@ def define_flags():
   flags.mark_flags_as_required(["workdir"])
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()

@@ -21,7 +21,7 @@ FLAGS = flags.FLAGS
 NUM_EXAMPLES = 8
 
 
-def define_flags():
+def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train.")
   flags.DEFINE_string("out", None, "Folder to write the exported model to.")
   flags.DEFINE_bool("full_precision", False, "Store parameters as float32 (twice the size).")
@@ -58,7 +58,7 @@ def check_flags() -> None:
     raise UserError(f"--examples must be at least 0, got {FLAGS.examples}")
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()

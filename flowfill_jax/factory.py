@@ -7,6 +7,7 @@ needs (orbax partial restore: no optimiser state, no D, no training code).
 """
 
 import os
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,7 +23,7 @@ from flowfill_jax.pipeline import TwoStage
 COMPUTE_DTYPES = {"float32": None, "bfloat16": jnp.bfloat16}
 
 
-def compute_dtype(config: ml_collections.ConfigDict):
+def compute_dtype(config: ml_collections.ConfigDict) -> Any:
   """E's, G's and D's convolution dtype, `config.model.compute_dtype` (None: float32; runs
   saved before the field existed are float32)."""
   name = config.model.get("compute_dtype", "float32")
@@ -81,14 +82,14 @@ def _restore(workdir: str, stage: str, abstract: dict, sharding, hint: str) -> d
     checkpoints.close()
 
 
-def abstract_structure_variables(config) -> dict:
+def abstract_structure_variables(config: ml_collections.ConfigDict) -> dict:
   """Shapes and dtypes of stage 1's `{'params', 'constants'}` (nothing computed)."""
   x = input_shapes(config)
   return dict(jax.eval_shape(structure_prior(config).init, jax.random.key(0), x["image"],
                              x["image"], x["mask"]))
 
 
-def abstract_generator_params(config) -> dict:
+def abstract_generator_params(config: ml_collections.ConfigDict) -> dict:
   """Shapes and dtypes of G's parameters (nothing computed)."""
   x = input_shapes(config)
   p = config.model.structure.prior_size
@@ -97,13 +98,15 @@ def abstract_generator_params(config) -> dict:
                         x["mask"])["params"]
 
 
-def load_structure_variables(config, workdir: str, sharding=None) -> dict:
+def load_structure_variables(config: ml_collections.ConfigDict, workdir: str,
+                             sharding: jax.sharding.Sharding | None = None) -> dict:
   """Stage 1's trained `{'params', 'constants'}` from `workdir/structure`."""
   return _restore(workdir, "structure", abstract_structure_variables(config), sharding,
                   "train stage 1 first (config.stages including 'structure')")
 
 
-def load_generator_params(config, workdir: str, sharding=None):
+def load_generator_params(config: ml_collections.ConfigDict, workdir: str,
+                          sharding: jax.sharding.Sharding | None = None) -> dict:
   """G's trained parameters from `workdir/texture` (nothing of D or the optimisers)."""
   abstract = abstract_generator_params(config)
   return _restore(workdir, "texture", {"g_params": abstract}, sharding,

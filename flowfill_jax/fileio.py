@@ -3,6 +3,7 @@
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 
 def _umask() -> int:
@@ -12,7 +13,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str, suffix: str = ""):
+def atomic_path(path: str, suffix: str = "") -> Iterator[str]:
   """Yield a temporary path beside `path` (its folder created) to write to; renamed onto
   `path` when the block ends, removed if it raises. `suffix` keeps the extension that
   writers such as `np.savez` or PIL go by."""

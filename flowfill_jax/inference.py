@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import serialization
+from numpy.typing import ArrayLike
 
 from flowfill_jax import factory, fileio, image_ops, resize
 from flowfill_jax.checkpoints import StageCheckpoints
@@ -86,7 +87,8 @@ def _shapes(tree) -> dict:
 class Inpainter:
   """A trained Flow-Fill run (both stages), ready to sample from."""
 
-  def __init__(self, config, structure_vars, generator_params, checkpoint_steps=None):
+  def __init__(self, config: ml_collections.ConfigDict, structure_vars: dict,
+               generator_params: dict, checkpoint_steps: dict | None = None):
     self.config = config
     self.checkpoint_steps = checkpoint_steps or {}  # {stage: step} the weights come from
     self.size = config.data.image_size
@@ -165,7 +167,7 @@ class Inpainter:
         indent=2) + "\n")
     return path
 
-  def replicate(self, sharding) -> None:
+  def replicate(self, sharding: jax.sharding.Sharding) -> None:
     """Place both stages' variables with `sharding` (e.g. replicated over a device mesh)."""
     self.structure_vars = jax.device_put(self.structure_vars, sharding)
     self.generator_params = jax.device_put(self.generator_params, sharding)
@@ -192,8 +194,9 @@ class Inpainter:
 
   # The API -------------------------------------------------------------------------------
 
-  def inpaint(self, image, mask, num: int = 8, temperature: float | None = None,
-              seed: int = 0, return_log_prob: bool = False):
+  def inpaint(self, image: ArrayLike, mask: ArrayLike, num: int = 8,
+              temperature: float | None = None, seed: int = 0,
+              return_log_prob: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """`num` diverse completions of each image: [num, H, W, 3] (or [B, num, H, W, 3]).
 
     With `return_log_prob`, also the exact stage-1 log density of each sample's
@@ -202,8 +205,9 @@ class Inpainter:
     samples = self.sample(image, mask, num, temperature, seed)
     return (samples.completions, samples.log_prob) if return_log_prob else samples.completions
 
-  def sample(self, image, mask, num: int = 8, temperature: float | None = None,
-             seed: int = 0, key: jax.Array | None = None) -> Samples:
+  def sample(self, image: ArrayLike, mask: ArrayLike, num: int = 8,
+             temperature: float | None = None, seed: int = 0,
+             key: jax.Array | None = None) -> Samples:
     """`inpaint` with the structural priors too (see `Samples`); `key` replaces `seed`."""
     single = np.ndim(image) == 3
     masked_image, m = self._to_model(image, mask)
@@ -214,7 +218,8 @@ class Inpainter:
     result = Samples(self._to_user(out, image, mask), np.asarray(priors), np.asarray(log_prob))
     return Samples(*(x[0] for x in result)) if single else result
 
-  def complete(self, masked_image, mask, key, num: int, temperature: float | None = None):
+  def complete(self, masked_image: jax.Array, mask: jax.Array, key: jax.Array, num: int,
+               temperature: float | None = None) -> tuple[jax.Array, jax.Array]:
     """The fast path for batches already at the model's size, kept on device.
 
     `masked_image` [B, s, s, 3] with its holes zeroed and `mask` [B, s, s, 1] (1 = hole), as
@@ -225,7 +230,7 @@ class Inpainter:
                                       mask, key, num=num, temperature=tau)
     return out, log_prob
 
-  def latents(self, target, mask):
+  def latents(self, target: ArrayLike, mask: ArrayLike) -> jax.Array:
     """Standardised latents ε of `target`'s structure given its own masked version."""
     masked_image, m = self._to_model(target, mask)
     truth = jnp.asarray(np.stack([resize.image(x, self.size) for x in _as_batch(target, 3)]))
@@ -235,7 +240,8 @@ class Inpainter:
     eps, _, _ = self._encode(self.structure_vars, truth, masked_image, m, standardized=True)
     return flatten_latents(eps)
 
-  def prior_from_latents(self, latents, image, mask):
+  def prior_from_latents(self, latents: jax.Array, image: ArrayLike,
+                         mask: ArrayLike) -> np.ndarray:
     """Decode flat standardised latents [B, D] under `image`'s condition → prior in [0, 1]."""
     masked_image, m = self._to_model(image, mask)
     s = self.structure
@@ -243,7 +249,7 @@ class Inpainter:
                            masked_image, m, standardized=True)
     return np.asarray(image_ops.postprocess(x))
 
-  def transfer(self, target, source, mask):
+  def transfer(self, target: ArrayLike, source: ArrayLike, mask: ArrayLike) -> np.ndarray:
     """Semantic transfer (paper §4.3): `source` completed with `target`'s content in the hole.
 
     z = f(I_t↓; E((I_t·(1−M))↓)), I_s = f⁻¹(z; E(I_m↓)), I_c = G(I_s↑, I_m).
@@ -256,14 +262,14 @@ class Inpainter:
     out = self._to_user(np.asarray(out)[:, None], source, mask)[:, 0]
     return out[0] if single else out
 
-  def log_prob(self, prior, image, mask):
+  def log_prob(self, prior: ArrayLike, image: ArrayLike, mask: ArrayLike) -> np.ndarray:
     """Exact log p(I_s | I_m) in nats of a prior at prior_size² (image units, as sampled):
     the figure `inpaint(return_log_prob=True)` gives for its own samples."""
     masked_image, m = self._to_model(image, mask)
     prior = jnp.asarray(_as_batch(prior, 3))
     return np.asarray(self._log_prob(self.structure_vars, prior, masked_image, m))
 
-  def bits_per_dim(self, prior, image, mask):
+  def bits_per_dim(self, prior: ArrayLike, image: ArrayLike, mask: ArrayLike) -> np.ndarray:
     """bits/dim of a prior image in [0, 1] as training reports it: quantised to the
     model's bits, evaluated mid-bin, with the discretisation term (a diagnostic)."""
     masked_image, m = self._to_model(image, mask)

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
+from jax.sharding import Mesh
 
 from flowfill_jax import datasets, masks, resize, sharding
 from flowfill_jax.datasets import DatasetError
@@ -102,7 +103,7 @@ def _global_batch(local: np.ndarray, mesh, batch_size: int) -> jax.Array:
                                                 (batch_size,) + local.shape[1:])
 
 
-def create_iterator(data_config: ml_collections.ConfigDict, mesh, *, split: str, seed: int,
+def create_iterator(data_config: ml_collections.ConfigDict, mesh: Mesh, *, split: str, seed: int,
                     start_step: int = 0, train: bool = True) -> Iterator[dict]:
   """Batches from `start_step` on (train: forever; eval: one pass over the split)."""
   batch_size = data_config.batch_size

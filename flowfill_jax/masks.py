@@ -130,7 +130,7 @@ def eval_masks(bucket: str, num: int, size: int, seed: int = 0,
 
 
 def load_mask_folder(path: str, invert: bool = False, size: int | None = None,
-                     buckets=tuple(BUCKETS)) -> dict:
+                     buckets: tuple[str, ...] = tuple(BUCKETS)) -> dict:
   """External masks sorted into buckets by measured hole ratio: {bucket: [size², …]}.
 
   `buckets`: names of `BUCKETS` or any "lo-hi" in percent (`ratio_range`).

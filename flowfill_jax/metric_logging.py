@@ -48,7 +48,7 @@ class MetricWriter:
         self._tb.add_scalar(k, v, step)
       self._tb.flush()
 
-  def close(self):
+  def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
 

@@ -5,7 +5,7 @@ import optax
 
 
 def halving_schedule(base_lr: float, total_steps: int,
-                     fractions=(0.5, 0.75, 0.9, 0.95)) -> optax.Schedule:
+                     fractions: tuple[float, ...] = (0.5, 0.75, 0.9, 0.95)) -> optax.Schedule:
   """`base_lr`, halved at each fraction of `total_steps` (paper §4.1: 50/75/90/95%)."""
   boundaries = {}
   for f in fractions:

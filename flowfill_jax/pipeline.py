@@ -46,8 +46,8 @@ class TwoStage:
     self.generator = generator
     self.paste_known_prior = paste_known_prior
 
-  def priors(self, structure_vars, masked_image, mask, key, num: int,
-             temperature: float) -> tuple[jax.Array, jax.Array]:
+  def priors(self, structure_vars: dict, masked_image: jax.Array, mask: jax.Array,
+             key: jax.Array, num: int, temperature: float) -> tuple[jax.Array, jax.Array]:
     """[B·num, P, P, 3] structural priors (image units, not clipped), input-major
     (b0s0, b0s1, …), and their exact log densities [B·num]."""
     masked_rep = jnp.repeat(masked_image, num, axis=0)
@@ -56,7 +56,8 @@ class TwoStage:
                                             temperature,
                                             method=self.structure.sample_and_log_prob))
 
-  def generate(self, generator_params, priors, masked_image, mask) -> GeneratorOutput:
+  def generate(self, generator_params: dict, priors: jax.Array, masked_image: jax.Array,
+               mask: jax.Array) -> GeneratorOutput:
     """G on given priors ([B·num, …], or [B, …] when num = 1) → (raw, completed).
 
     The one place G's input is formed (training and sampling): inputs repeated to
@@ -69,7 +70,8 @@ class TwoStage:
     return cast(GeneratorOutput, self.generator.apply({"params": generator_params}, priors,
                                                       masked_rep, mask_rep))
 
-  def generator_prior(self, priors, masked_image, mask):
+  def generator_prior(self, priors: jax.Array, masked_image: jax.Array,
+                      mask: jax.Array) -> jax.Array:
     """The prior as G receives it, inputs already at the priors' batch: clipped to [0, 1] (the
     flow's samples are unclipped, for exact densities; one that overflowed f⁻¹ in float32, a
     rare far-tail latent, becomes mid-grey instead of NaN), known pixels pasted if configured."""
@@ -78,12 +80,14 @@ class TwoStage:
       priors = paste_known_prior(priors, masked_image, mask)
     return priors
 
-  def texture(self, generator_params, priors, masked_image, mask):
+  def texture(self, generator_params: dict, priors: jax.Array, masked_image: jax.Array,
+              mask: jax.Array) -> jax.Array:
     """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""
     return self.generate(generator_params, priors, masked_image, mask).completed
 
-  def complete(self, structure_vars, generator_params, masked_image, mask, key, *,
-               num: int = 1, temperature: float = 0.8):
+  def complete(self, structure_vars: dict, generator_params: dict, masked_image: jax.Array,
+               mask: jax.Array, key: jax.Array, *, num: int = 1,
+               temperature: float = 0.8) -> tuple[jax.Array, jax.Array, jax.Array]:
     """→ (completions [B, num, H, W, 3], priors [B, num, P, P, 3], log p(prior) [B, num]).
 
     Known pixels of the completions are exactly those of `masked_image`.

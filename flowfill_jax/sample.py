@@ -40,7 +40,7 @@ from flowfill_jax.metric_logging import setup_logging
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
   """Defined when run as a program only (absl flags are global; train.py has a --workdir)."""
   flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train or an exported model "
                       "(default: the demo model shipped in the package).")
@@ -90,8 +90,9 @@ def check_mask(mask: np.ndarray, image: np.ndarray, path: str) -> None:
     raise UserError(f"mask {path} covers the whole image: nothing to condition on")
 
 
-def run(workdir, image_path, mask_path, out_dir, *, num=8, temperature=None, seed=0, rank=False,
-        invert_mask=False, transfer_from=None) -> dict:
+def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str, *, num: int = 8,
+        temperature: float | None = None, seed: int = 0, rank: bool = False,
+        invert_mask: bool = False, transfer_from: str | None = None) -> dict:
   """Compute every output first, then write them: bad input leaves no partial output."""
   from flowfill_jax.inference import Inpainter  # after argument checks: JAX starts slowly
   image = read_image(image_path)
@@ -130,8 +131,9 @@ def run(workdir, image_path, mask_path, out_dir, *, num=8, temperature=None, see
   return summary
 
 
-def run_folder(workdir, input_dir, out_dir, *, bucket="random", mask_dir=None, num=1,
-               temperature=None, seed=0, batch_size=8, invert_mask=False) -> dict:
+def run_folder(workdir: str | None, input_dir: str, out_dir: str, *, bucket: str = "random",
+               mask_dir: str | None = None, num: int = 1, temperature: float | None = None,
+               seed: int = 0, batch_size: int = 8, invert_mask: bool = False) -> dict:
   """Complete every image of a folder under fixed masks; returns counts and images/s."""
   from tqdm import tqdm
 
@@ -176,7 +178,7 @@ def run_folder(workdir, input_dir, out_dir, *, bucket="random", mask_dir=None, n
   return {"images": len(files), "samples_per_image": num, "images_per_s": rate}
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import NamedSharding
 
 from flowfill_jax import factory, image_ops, optim, visualize
 
@@ -19,7 +20,7 @@ class StructureState(flax.struct.PyTreeNode):
   opt_state: optax.OptState
 
 
-def masked(batch):
+def masked(batch: dict) -> jax.Array:
   return batch["image"] * (1.0 - batch["mask"])
 
 
@@ -35,11 +36,11 @@ class StructureStage:
     self.model = factory.structure_prior(config)
     self.tx, self.schedule = optim.adam(self.stage_config)
 
-  def frozen(self, sharding):
+  def frozen(self, sharding: NamedSharding | None) -> None:
     """Nothing is frozen in stage 1."""
     return None
 
-  def init(self, key, batch) -> StructureState:
+  def init(self, key: jax.Array, batch: dict) -> StructureState:
     """Data-dependent init (ActNorm) on the first training batch."""
     variables = self.model.init(key, batch["image"], masked(batch), batch["mask"])
     params = variables["params"]
@@ -50,7 +51,8 @@ class StructureStage:
     return self.model.apply({"params": params, "constants": constants}, batch["image"],
                             masked(batch), batch["mask"], rng, method=self.model.losses)
 
-  def train_step(self, state: StructureState, batch, key, frozen=None):
+  def train_step(self, state: StructureState, batch: dict, key: jax.Array,
+                 frozen: dict | None = None) -> tuple[StructureState, dict]:
     rng = jax.random.fold_in(key, state.step)
     weight = self.stage_config.coarse_l1_weight
 
@@ -66,11 +68,13 @@ class StructureStage:
     return new_state, {**terms, "grad_norm": optax.tree.norm(grads),
                        "lr": self.schedule(state.step)}
 
-  def eval_step(self, state: StructureState, batch, key, frozen=None):
+  def eval_step(self, state: StructureState, batch: dict, key: jax.Array,
+                frozen: dict | None = None) -> Any:
     """Per-example validation bits/dim (fixed dequantisation noise) and coarse ℓ1."""
     return self._losses(state.params, state.constants, batch, key)
 
-  def sample_rows(self, state: StructureState, batch, key, frozen=None):
+  def sample_rows(self, state: StructureState, batch: dict, key: jax.Array,
+                  frozen: dict | None = None) -> list:
     """Columns of the sample sheet: masked input, samples at τ, ground truth (prior size)."""
     variables = {"params": state.params, "constants": state.constants}
     size = self.model.prior_size

@@ -21,11 +21,13 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from jax.sharding import NamedSharding
 
 from flowfill_jax import factory, gan_losses, image_ops, optim, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.models import vgg
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+from flowfill_jax.models.generator import GeneratorOutput
 from flowfill_jax.structure_stage import masked
 
 
@@ -81,7 +83,7 @@ class TextureStage:
     self.vgg = vgg.VGG16Features(tuple(dict.fromkeys(layers))) if layers else None
     self.workdir = workdir
 
-  def frozen(self, sharding):
+  def frozen(self, sharding: NamedSharding | None) -> dict:
     variables = factory.load_structure_variables(self.config, self.workdir, sharding)
     if self.vgg is not None:
       params = vgg.load_params(self.vgg.layers)
@@ -97,7 +99,7 @@ class TextureStage:
       vgg_params = vgg.load_params(self.vgg.layers)
     return structure_vars, vgg_params
 
-  def init(self, key, batch) -> TextureState:
+  def init(self, key: jax.Array, batch: dict) -> TextureState:
     k_g, k_d = jax.random.split(key)
     p = self.structure.prior_size
     prior = jnp.zeros(batch["image"].shape[:1] + (p, p, 3), jnp.float32)
@@ -108,7 +110,7 @@ class TextureStage:
                         g_opt_state=self.g_tx.init(g_params),
                         d_opt_state=self.d_tx.init(d_vars["params"]))
 
-  def training_priors(self, structure_vars, batch, key):
+  def training_priors(self, structure_vars: dict, batch: dict, key: jax.Array) -> jax.Array:
     """I_s from the ground truth's latents with a random fraction replaced by noise."""
     s = self.structure
     k_frac, k_where, k_noise = jax.random.split(key, 3)
@@ -137,7 +139,8 @@ class TextureStage:
     logits = self.discriminator.apply(variables, image, mask, update_stats=False)
     return cast(jax.Array, logits), {"batch_stats": stats}
 
-  def reconstruction_losses(self, out, image, mask, vgg_params) -> dict:
+  def reconstruction_losses(self, out: GeneratorOutput, image: jax.Array, mask: jax.Array,
+                            vgg_params: Any) -> dict:
     """G's non-adversarial terms on its output `out` (a `GeneratorOutput`), unweighted.
 
     As ICT computes them: ℓ1 (`l1_mode`), perceptual on the raw output against
@@ -163,7 +166,8 @@ class TextureStage:
                         {k: features[k][2 * i + 1] for k in layers})
     return losses
 
-  def train_step(self, state: TextureState, batch, key, frozen):
+  def train_step(self, state: TextureState, batch: dict, key: jax.Array,
+                 frozen: dict) -> tuple[TextureState, dict]:
     kind = self.config.model.texture.gan_loss
     structure_vars, vgg_params = self._split_frozen(frozen)
     rng = jax.random.fold_in(key, state.step)
@@ -199,7 +203,7 @@ class TextureStage:
     return new_state, {**parts, "g_loss": g_loss, "d_loss": d_loss,
                        "lr": self.schedule(state.step), "d_lr": self.d_schedule(state.step)}
 
-  def eval_step(self, state: TextureState, batch, key, frozen):
+  def eval_step(self, state: TextureState, batch: dict, key: jax.Array, frozen: dict) -> dict:
     """Per-example ℓ1 of the two-stage completion from a sampled prior (test-time path)."""
     structure_vars, _ = self._split_frozen(frozen)
     out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
@@ -207,7 +211,8 @@ class TextureStage:
                                      temperature=self.config.structure.temperature)
     return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
 
-  def sample_rows(self, state: TextureState, batch, key, frozen):
+  def sample_rows(self, state: TextureState, batch: dict, key: jax.Array,
+                  frozen: dict) -> list:
     """Columns: masked input, completions at τ (one column per sample), ground truth."""
     structure_vars, _ = self._split_frozen(frozen)
     n = self.stage_config.num_samples

@@ -15,11 +15,14 @@ import math
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import jax
 import ml_collections
 import numpy as np
 from absl import app, flags
+from jax.sharding import Mesh
 from ml_collections import config_flags
 
 from flowfill_jax import factory, fileio, input_pipeline, sharding, visualize
@@ -27,6 +30,10 @@ from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.cli import undash
 from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta, setup_logging
+
+if TYPE_CHECKING:
+  from flowfill_jax.structure_stage import StructureStage
+  from flowfill_jax.texture_stage import TextureStage
 
 log = logging.getLogger("flowfill_jax")
 
@@ -45,7 +52,7 @@ def _resumable(key: str) -> bool:
   return any(key == f or key.startswith(f + ".") for f in RESUMABLE_FIELDS)
 
 
-def stage_names(stages) -> list[str]:
+def stage_names(stages: str | Sequence[str]) -> list[str]:
   """config.stages as a list: a tuple from the config file, or from the command line
   comma-separated names (`--config.stages=texture`, `--config.stages=structure,texture`,
   which ml_collections may hand over as a string or a one-element tuple)."""
@@ -58,7 +65,8 @@ def stage_names(stages) -> list[str]:
   return names
 
 
-def make_stage(name: str, config: ml_collections.ConfigDict, workdir: str):
+def make_stage(name: str, config: ml_collections.ConfigDict,
+               workdir: str) -> "StructureStage | TextureStage":
   if name == "structure":
     from flowfill_jax.structure_stage import StructureStage
     return StructureStage(config)
@@ -106,7 +114,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     fileio.write_text(path, json.dumps(current, indent=2))
 
 
-def stage_data_config(config, batch_size: int) -> ml_collections.ConfigDict:
+def stage_data_config(config: ml_collections.ConfigDict, batch_size: int) -> ml_collections.ConfigDict:
   data = ml_collections.ConfigDict(config.data.to_dict())
   data.batch_size = batch_size
   return data
@@ -124,7 +132,9 @@ def _mean_metrics(pending: list[dict], first_step: int) -> dict:
   return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def evaluate(stage, state, eval_step, frozen, config, data_config, mesh, key) -> dict:
+def evaluate(stage: "StructureStage | TextureStage", state: Any, eval_step: Callable,
+             frozen: dict | None, config: ml_collections.ConfigDict,
+             data_config: ml_collections.ConfigDict, mesh: Mesh, key: jax.Array) -> dict:
   """Mean per-example validation metrics over the first `eval_batches` held-out batches."""
   batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
                                            seed=config.seed, train=False)
@@ -137,8 +147,11 @@ def evaluate(stage, state, eval_step, frozen, config, data_config, mesh, key) ->
   return {f"val_{k}": v / max(count, 1.0) for k, v in sums.items()}
 
 
-def write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, mesh, key,
-                       path):
+def write_sample_sheet(stage: "StructureStage | TextureStage", state: Any,
+                       sample_rows: Callable, frozen: dict | None,
+                       config: ml_collections.ConfigDict,
+                       data_config: ml_collections.ConfigDict, mesh: Mesh, key: jax.Array,
+                       path: str) -> None:
   batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
                                            seed=config.seed, train=False)
   batch = next(iter(batches))
@@ -154,7 +167,8 @@ def _due(done: int, last: bool, every: int) -> bool:
   return last or bool(every and done % every == 0)
 
 
-def run_stage(stage, config, workdir, mesh) -> dict:
+def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.ConfigDict,
+              workdir: str, mesh: Mesh) -> dict:
   """Train one stage to `stage_config.steps`, resuming from its latest checkpoint."""
   sc = stage.stage_config
   stage_dir = os.path.join(workdir, stage.name)
@@ -243,7 +257,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
   """Defined when run as a program only (absl flags are global; sample.py has a --workdir)."""
   config_flags.DEFINE_config_file("config", None, "Path to a config file (configs/*.py).",
                                   lock_config=True)
@@ -299,7 +313,7 @@ def _initialize(*args) -> None:
     raise UserError(f"jax.distributed.initialize failed{found}: {e}") from None
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   try:
@@ -312,7 +326,7 @@ def main(argv):
     sys.exit(2)
 
 
-def parse_flags(argv):
+def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing (dashed names too), with a bad config file or override as a one-line
   error."""
   argv = undash(argv)

@@ -1,21 +1,31 @@
 """Image grids written as PNG (sample sheets, side-by-side comparisons)."""
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TypeVar
+
 import numpy as np
+from numpy.typing import ArrayLike
 from PIL import Image
 
 from flowfill_jax import fileio
 
+if TYPE_CHECKING:  # not imported at run time: the CLIs load JAX only after their checks
+  import jax
 
-def to_uint8(images) -> np.ndarray:
+_ArrayT = TypeVar("_ArrayT", np.ndarray, "jax.Array")  # numpy in, numpy out; jax in, jax out
+
+
+def to_uint8(images: ArrayLike) -> np.ndarray:
   return np.round(np.clip(np.asarray(images, np.float32), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def grey_holes(image, mask):
+def grey_holes(image: _ArrayT, mask: _ArrayT) -> _ArrayT:
   """The masked input as the sheets show it: holes (mask 1) mid-grey. numpy or jax arrays."""
   return image * (1 - mask) + 0.5 * mask
 
 
-def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.ndarray:
+def grid(rows: Sequence[Sequence[ArrayLike]], pad: int = 2, size: int | None = None,
+         min_size: int = 96) -> np.ndarray:
   """Rows of images (each a sequence of HxWxC arrays) → one uint8 sheet.
 
   Images are resized (nearest) to `size`, by default the largest height among them
@@ -36,7 +46,7 @@ def grid(rows, pad: int = 2, size: int | None = None, min_size: int = 96) -> np.
   return sheet
 
 
-def write_png(path: str, image) -> None:
+def write_png(path: str, image: ArrayLike) -> None:
   """Write atomically: a half-written PNG never appears under `path`."""
   image = np.asarray(image)
   if image.dtype != np.uint8:

@@ -5,6 +5,7 @@ import io
 import logging
 import os
 
+import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image, UnidentifiedImageError
@@ -176,7 +177,7 @@ DEMO_COUNTS = {"train": 4000, "test": 400, "test_ood": 200}
 _DEMO_SEEDS = {"train": (0, 5), "test": (1, 4), "test_ood": (0, 4)}  # test_ood: v1's test seed
 
 
-def demo_holdout(shape) -> tuple[int, int, int, int]:
+def demo_holdout(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
   """Box (y0, x0, y1, x1) of a training photo that only the in-distribution test split sees.
 
   A square of a fifth of the photo's area (at least one crop wide) at the middle of its
@@ -287,7 +288,8 @@ class _DecodedSource:
     return {"image": decode_png(self._source[int(index)]["png"])}
 
 
-def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str | None = None):
+def load(name: str, split: str, *, data_dir: str | None = None,
+         manual_dir: str | None = None) -> _DecodedSource:
   """Prepare (first use only) and open a split as a random-access source of decoded images."""
   if name not in BUILDERS:
     raise DatasetError(f"unknown dataset {name!r}: expected one of {sorted(BUILDERS)}")
@@ -309,7 +311,7 @@ def load(name: str, split: str, *, data_dir: str | None = None, manual_dir: str 
   return _DecodedSource(builder.as_data_source(split=split), name, split)
 
 
-def spread_images(data_config, num: int) -> list[np.ndarray]:
+def spread_images(data_config: ml_collections.ConfigDict, num: int) -> list[np.ndarray]:
   """`num` images spread evenly over a run's evaluation split, at its image size (uint8):
   the examples the web demo and an exported model offer."""
   source = load(data_config.name, data_config.eval_split, data_dir=data_config.get("data_dir"),

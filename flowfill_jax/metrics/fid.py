@@ -20,7 +20,7 @@ class FeatureStats:
     self.sum_outer = np.zeros((dim, dim), np.float64)
     self._kept = [] if keep_features else None
 
-  def update(self, features) -> "FeatureStats":
+  def update(self, features: np.ndarray) -> "FeatureStats":
     f = np.asarray(features, np.float64).reshape(-1, self.sum.shape[0])
     self.n += f.shape[0]
     self.sum += f.sum(axis=0)
@@ -30,7 +30,7 @@ class FeatureStats:
     return self
 
   @classmethod
-  def from_features(cls, features, keep_features: bool = False) -> "FeatureStats":
+  def from_features(cls, features: np.ndarray, keep_features: bool = False) -> "FeatureStats":
     features = np.asarray(features)
     return cls(features.shape[-1], keep_features).update(features)
 
@@ -83,7 +83,8 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
   return float(np.sqrt(np.clip(w, 0.0, None)).sum())
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
+                     sigma2: np.ndarray) -> float:
   """||mu1 − mu2||² + tr(s1) + tr(s2) − 2 tr(sqrt(s1 s2)): the FID of two Gaussians."""
   mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
   diff = mu1 - mu2
@@ -108,8 +109,8 @@ def polynomial_mmd(x: np.ndarray, y: np.ndarray) -> float:
   return float(off_diagonal / (m * (m - 1)) - 2.0 * kxy.sum() / (m * y.shape[0]))
 
 
-def kid(features_a, features_b, num_subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+def kid(features_a: np.ndarray, features_b: np.ndarray, num_subsets: int = 100,
+        subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
   """KID: mean and std of the polynomial MMD² over random equal-size subsets.
 
   As torch-fidelity: subsets drawn without replacement, one seeded generator for the run;

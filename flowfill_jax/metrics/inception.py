@@ -37,7 +37,7 @@ class ConvBN(nn.Module):
   valid: bool = False
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     pad = "VALID" if self.valid else [(k // 2, k // 2) for k in self.kernel]
     x = nn.Conv(self.features, self.kernel, self.stride, padding=pad, precision=HIGHEST,
                 name="conv")(x)
@@ -60,7 +60,7 @@ class InceptionA(nn.Module):
   pool_features: int
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     b1 = ConvBN(64, name="branch1x1")(x)
     b5 = ConvBN(64, (5, 5), name="branch5x5_2")(ConvBN(48, name="branch5x5_1")(x))
     b3 = ConvBN(64, name="branch3x3dbl_1")(x)
@@ -73,7 +73,7 @@ class InceptionA(nn.Module):
 class InceptionB(nn.Module):
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     b3 = ConvBN(384, (3, 3), 2, valid=True, name="branch3x3")(x)
     bd = ConvBN(64, name="branch3x3dbl_1")(x)
     bd = ConvBN(96, (3, 3), name="branch3x3dbl_2")(bd)
@@ -85,7 +85,7 @@ class InceptionC(nn.Module):
   channels_7x7: int
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     c = self.channels_7x7
     b1 = ConvBN(192, name="branch1x1")(x)
     b7 = ConvBN(c, name="branch7x7_1")(x)
@@ -103,7 +103,7 @@ class InceptionC(nn.Module):
 class InceptionD(nn.Module):
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     b3 = ConvBN(192, name="branch3x3_1")(x)
     b3 = ConvBN(320, (3, 3), 2, valid=True, name="branch3x3_2")(b3)
     b7 = ConvBN(192, name="branch7x7x3_1")(x)
@@ -118,7 +118,7 @@ class InceptionE(nn.Module):
   max_pool: bool = False
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     b1 = ConvBN(320, name="branch1x1")(x)
     b3 = ConvBN(384, name="branch3x3_1")(x)
     b3 = [ConvBN(384, (1, 3), name="branch3x3_2a")(b3), ConvBN(384, (3, 1), name="branch3x3_2b")(b3)]
@@ -135,7 +135,7 @@ class FIDInceptionV3(nn.Module):
   """Inception-v3 up to the 2048-d pool features; input 299×299, already scaled."""
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     x = ConvBN(32, (3, 3), 2, valid=True, name="Conv2d_1a_3x3")(x)
     x = ConvBN(32, (3, 3), valid=True, name="Conv2d_2a_3x3")(x)
     x = ConvBN(64, (3, 3), name="Conv2d_2b_3x3")(x)

@@ -35,7 +35,7 @@ class AlexNet(nn.Module):
   """torchvision's AlexNet features; the five ReLU outputs LPIPS compares."""
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> list[jax.Array]:
     outs = []
     for i, (features, kernel, stride, pad) in enumerate(
         [(64, 11, 4, 2), (192, 5, 1, 2), (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]):
@@ -50,7 +50,7 @@ class VGG16(nn.Module):
   """torchvision's VGG16 features; relu1_2, relu2_2, relu3_3, relu4_3, relu5_3."""
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> list[jax.Array]:
     outs = []
     for stage, (features, depth) in enumerate([(64, 2), (128, 2), (256, 3), (512, 3), (512, 3)]):
       if stage:
@@ -65,7 +65,7 @@ class NetLinLayer(nn.Module):
   """The learned per-channel weights of one layer's squared feature difference."""
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     return nn.Conv(1, (1, 1), use_bias=False, precision=HIGHEST)(x)
 
 
@@ -78,7 +78,7 @@ class LPIPS(nn.Module):
   net: str = "alex"
 
   @nn.compact
-  def __call__(self, x0, x1):
+  def __call__(self, x0: jax.Array, x1: jax.Array) -> jax.Array | float:
     backbone = AlexNet() if self.net == "alex" else VGG16()
     x = (jnp.concatenate([x0, x1]) - _SHIFT) / _SCALE
     total = 0.0

@@ -7,6 +7,7 @@ forward's, and log-dets are per example (shape [B]). The one compact
 """
 
 import math
+from collections.abc import Sequence
 
 import flax.linen as nn
 import jax
@@ -22,10 +23,10 @@ def _sum_per_example(x: jax.Array) -> jax.Array:
 class Bijector(nn.Module):
   """Adds the two named directions on top of `__call__(x, cond, inverse)`."""
 
-  def forward(self, x, cond=None):
+  def forward(self, x: jax.Array, cond: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     return self(x, cond, inverse=False)
 
-  def inverse(self, y, cond=None):
+  def inverse(self, y: jax.Array, cond: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
     return self(y, cond, inverse=True)
 
 
@@ -35,7 +36,8 @@ class ActNorm(Bijector):
   eps: float = 1e-6
 
   @nn.compact
-  def __call__(self, x, cond=None, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array | None = None,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     axes = tuple(range(x.ndim - 1))
     bias = self.param("bias", lambda _: -jnp.mean(x, axis=axes))
     log_scale = self.param(
@@ -55,7 +57,8 @@ class SoftPermutation(Bijector):
   """
 
   @nn.compact
-  def __call__(self, x, cond=None, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array | None = None,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     c = x.shape[-1]
     weight = self.variable(
         "constants", "weight",
@@ -72,13 +75,14 @@ class AffineSubnet(nn.Module):
   hidden: int = 64
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     x = nn.relu(nn.Conv(self.hidden, (3, 3))(x))
     x = nn.relu(nn.Conv(self.hidden, (1, 1))(x))
     return nn.Conv(self.out_features, (3, 3), kernel_init=nn.initializers.zeros)(x)
 
 
-def scale_and_shift(raw: jax.Array, scale_fn: str, clamp: float):
+def scale_and_shift(raw: jax.Array, scale_fn: str,
+                    clamp: float) -> tuple[jax.Array, jax.Array, jax.Array]:
   """Split a subnet's output into (scale, log scale, shift).
 
   `sigmoid`: scale = sigmoid(raw + 2) + 1e-4 in (0, 1] (Glow, SRFlow), so training
@@ -107,7 +111,8 @@ class ConditionalAffine(Bijector):
   clamp: float = 3.0
 
   @nn.compact
-  def __call__(self, x, cond, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     c = x.shape[-1]
     c1 = c // 2
     injector = AffineSubnet(2 * c, self.hidden, name="injector")
@@ -139,7 +144,8 @@ class FlowStep(Bijector):
   clamp: float = 3.0
 
   @nn.compact
-  def __call__(self, x, cond, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     layers = [ActNorm(name="actnorm"), SoftPermutation(name="permutation"),
               ConditionalAffine(self.hidden, self.scale_fn, self.clamp, name="affine")]
     logdet = jnp.zeros((x.shape[0],), x.dtype)
@@ -166,7 +172,8 @@ class Squeeze(Bijector):
   """`squeeze` as a bijector (log-det 0), for composing and testing like the others."""
 
   @nn.compact
-  def __call__(self, x, cond=None, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array | None = None,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     zero = jnp.zeros((x.shape[0],), x.dtype)
     return (unsqueeze(x) if inverse else squeeze(x)), zero
 
@@ -179,12 +186,13 @@ class ConditionalShift(Bijector):
   """
 
   @nn.compact
-  def __call__(self, x, cond, inverse=False):
+  def __call__(self, x: jax.Array, cond: jax.Array,
+               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
     zero = jnp.zeros((x.shape[0],), x.dtype)
     return (x + cond if inverse else x - cond), zero
 
 
-def gaussian_log_prob(z, mean, log_scale) -> jax.Array:
+def gaussian_log_prob(z: jax.Array, mean: jax.Array, log_scale: jax.Array) -> jax.Array:
   """Per-example log N(z; mean, exp(log_scale)²), summed over all but the batch axis."""
   d = (z - mean) * jnp.exp(-log_scale)
   return _sum_per_example(-0.5 * d * d - log_scale - 0.5 * math.log(2 * math.pi))
@@ -196,18 +204,20 @@ class GaussianHead(nn.Module):
   features: int
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> list[jax.Array]:
     raw = nn.Conv(2 * self.features, (3, 3), kernel_init=nn.initializers.zeros,
                   name="prior")(x)
     return jnp.split(raw, 2, axis=-1)
 
 
-def standardize(z, mean, log_scale, temperature=1.0):
+def standardize(z: jax.Array, mean: jax.Array, log_scale: jax.Array,
+                temperature: float = 1.0) -> jax.Array:
   """z → ε with z = mean + τ·σ·ε (the coordinates sampling draws ε ~ N(0, I) in)."""
   return (z - mean) * jnp.exp(-log_scale) / temperature
 
 
-def destandardize(eps, mean, log_scale, temperature=1.0):
+def destandardize(eps: jax.Array, mean: jax.Array, log_scale: jax.Array,
+                  temperature: float = 1.0) -> jax.Array:
   return mean + temperature * jnp.exp(log_scale) * eps
 
 
@@ -220,10 +230,11 @@ class Split(nn.Module):
   """
 
   @nn.compact
-  def prior(self, kept, cond):
+  def prior(self, kept: jax.Array, cond: jax.Array) -> list[jax.Array]:
     return GaussianHead(kept.shape[-1], name="head")(jnp.concatenate([kept, cond], -1))
 
-  def forward(self, x, cond, *, standardized=False):
+  def forward(self, x: jax.Array, cond: jax.Array, *,
+              standardized: bool = False) -> tuple[jax.Array, jax.Array, jax.Array]:
     """x → (kept, z, log p(z | kept, cond)); with `standardized`, ε = (z − mean)/σ for z."""
     c = x.shape[-1] // 2
     kept, z = x[..., :c], x[..., c:]
@@ -233,7 +244,8 @@ class Split(nn.Module):
       z = standardize(z, mean, log_scale)
     return kept, z, logp
 
-  def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
+  def inverse(self, kept: jax.Array, z: jax.Array, cond: jax.Array, *, standardized: bool = False,
+              temperature: float = 1.0) -> tuple[jax.Array, jax.Array]:
     """(kept, z) → x. With `standardized`, z is ε and z_l = mean + τ·σ·ε."""
     mean, log_scale = self.prior(kept, cond)
     if standardized:
@@ -251,7 +263,7 @@ class TopPrior(nn.Module):
   learned: bool = False
 
   @nn.compact
-  def __call__(self, cond, channels: int):
+  def __call__(self, cond: jax.Array, channels: int) -> Sequence[jax.Array]:
     if not self.learned:
       zeros = jnp.zeros(cond.shape[:-1] + (channels,), cond.dtype)
       return zeros, zeros

@@ -54,7 +54,9 @@ def _fuse(scores: jax.Array, fh: int, fw: int, bh: int, bw: int, k: int) -> jax.
   return scores.reshape(b, fh * fw, bh * bw)
 
 
-def contextual_attention(f, b, mask, *, ksize=3, rate=2, fuse_k=3, softmax_scale=10.0):
+def contextual_attention(f: jax.Array, b: jax.Array, mask: jax.Array, *, ksize: int = 3,
+                         rate: int = 2, fuse_k: int = 3,
+                         softmax_scale: float = 10.0) -> jax.Array:
   """Fill the foreground `f` with softly attended patches of the background `b`.
 
   Matching is on `rate`-downsampled maps with `ksize`² patches; reconstruction
@@ -101,7 +103,8 @@ class GatedEncoder(nn.Module):
   dtype: Any = None  # convs' computation dtype (bf16 on accelerators); outputs in the input's
 
   @nn.compact
-  def __call__(self, masked_image, mask):
+  def __call__(self, masked_image: jax.Array,
+               mask: jax.Array) -> tuple[dict[int, jax.Array], jax.Array]:
     cnum = self.cnum
     conv = functools.partial(GatedConv, activation=nn.elu, kernel_init=GATED_ELU_INIT,
                              dtype=self.dtype)

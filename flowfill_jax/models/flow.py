@@ -65,7 +65,7 @@ class FlowLevel(nn.Module):
   learn_top: bool = False
   scan_unroll: int | bool = True
 
-  def setup(self):
+  def setup(self) -> None:
     self.step = FlowStep(self.hidden, self.scale_fn, self.clamp)
     if self.split:
       self.splitter = Split()
@@ -77,7 +77,8 @@ class FlowLevel(nn.Module):
     (h, logdet), _ = scan(self.step, (h, jnp.zeros((h.shape[0],), h.dtype)), cond)
     return h, logdet
 
-  def forward(self, x, cond, *, standardized=False):
+  def forward(self, x: jax.Array, cond: jax.Array, *,
+              standardized: bool = False) -> tuple[Any, jax.Array, jax.Array, jax.Array]:
     """x → (kept half or None, z_l (or its ε), log-det, log p(z_l))."""
     h, logdet = self._run_steps(squeeze(x), cond, inverse=False)
     if self.split:
@@ -87,7 +88,8 @@ class FlowLevel(nn.Module):
     logp = gaussian_log_prob(h, mean, log_scale)
     return None, standardize(h, mean, log_scale) if standardized else h, logdet, logp
 
-  def inverse(self, kept, z, cond, *, standardized=False, temperature=1.0):
+  def inverse(self, kept: Any, z: jax.Array, cond: jax.Array, *, standardized: bool = False,
+              temperature: float = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
     """(kept, z_l) → (x, log-det of the inverse, log p(z_l))."""
     if self.split:
       h, logp = self.splitter.inverse(kept, z, cond, standardized=standardized,
@@ -111,7 +113,7 @@ class ConditionalFlow(nn.Module):
   learn_top: bool = False
   scan_unroll: int | bool = True
 
-  def setup(self):
+  def setup(self) -> None:
     self.blocks = [
         FlowLevel(self.steps, self.hidden, self.scale_fn, self.clamp,
                   split=i < self.levels - 1, learn_top=self.learn_top,
@@ -119,7 +121,8 @@ class ConditionalFlow(nn.Module):
         for i in range(self.levels)
     ]
 
-  def forward(self, x, conds: Sequence[jax.Array], *, standardized=False):
+  def forward(self, x: jax.Array, conds: Sequence[jax.Array], *,
+              standardized: bool = False) -> tuple[list[jax.Array], jax.Array, jax.Array]:
     """x → (latents, log|det ∂f/∂x|, log p_Z(latents)), per example.
 
     With `standardized`, each z_l is returned as ε_l = (z_l − mean_l)/σ_l, the
@@ -133,7 +136,9 @@ class ConditionalFlow(nn.Module):
       logdet, logp = logdet + ld, logp + lp
     return latents, logdet, logp
 
-  def inverse(self, latents, conds, *, standardized=False, temperature=1.0):
+  def inverse(self, latents: Sequence[jax.Array], conds: Sequence[jax.Array], *,
+              standardized: bool = False,
+              temperature: float = 1.0) -> tuple[Any, jax.Array, jax.Array]:
     """latents → (x, log|det ∂f⁻¹/∂z|, log p_Z(latents)).
 
     With `standardized`, each z_l is ε ~ N(0, I) and is mapped to
@@ -161,7 +166,7 @@ def latent_shapes(prior_size: int, levels: int, channels: int = 3) -> list[tuple
   return shapes
 
 
-def flatten_latents(latents) -> jax.Array:
+def flatten_latents(latents: Sequence[jax.Array]) -> jax.Array:
   """(z_1, …, z_L) → [B, D]; D = 3·prior_size²."""
   return jnp.concatenate([z.reshape(z.shape[0], -1) for z in latents], axis=1)
 
@@ -214,7 +219,7 @@ class StructurePrior(nn.Module):
   scan_unroll: int | bool = True
   encoder_dtype: Any = None  # E's convolutions (bf16 on accelerators); f stays float32
 
-  def setup(self):
+  def setup(self) -> None:
     if self.prior_size % 2 ** self.levels:
       raise ValueError(f"prior_size {self.prior_size} must be divisible by "
                        f"2**levels = {2 ** self.levels}")
@@ -235,7 +240,7 @@ class StructurePrior(nn.Module):
   def num_dims(self) -> int:
     return 3 * self.prior_size ** 2
 
-  def conditions(self, masked_image, mask) -> Condition:
+  def conditions(self, masked_image: jax.Array, mask: jax.Array) -> Condition:
     """E(I_m↓, M↓) and the low-res input → the per-level ft_l and the base image."""
     low = condition.lowres_views(masked_image, mask, self.prior_size)
     if self.mask_mode == "fraction":
@@ -264,11 +269,14 @@ class StructurePrior(nn.Module):
     x, _ = self.shift.forward(x, cond.base)
     return self.flow.forward(x, cond.levels, standardized=standardized)
 
-  def encode(self, prior, masked_image, mask, *, standardized=False):
+  def encode(self, prior: jax.Array, masked_image: jax.Array, mask: jax.Array, *,
+             standardized: bool = False) -> tuple[list[jax.Array], jax.Array, jax.Array]:
     """A prior image in flow space ([-0.5, 0.5], prior_size²) → (latents, logdet, logp)."""
     return self._encode(prior, self.conditions(masked_image, mask), standardized)
 
-  def decode(self, latents, masked_image, mask, *, standardized=False, temperature=1.0):
+  def decode(self, latents: Sequence[jax.Array], masked_image: jax.Array, mask: jax.Array, *,
+             standardized: bool = False,
+             temperature: float = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Latents → the prior image in flow space (and the inverse log-det, log p_Z)."""
     cond = self.conditions(masked_image, mask)
     x, logdet, logp = self.flow.inverse(latents, cond.levels, standardized=standardized,
@@ -282,7 +290,8 @@ class StructurePrior(nn.Module):
     nll = -(logp + logdet) + self.num_dims * self.n_bits * math.log(2.0)
     return nll / (self.num_dims * math.log(2.0))
 
-  def losses(self, image, masked_image, mask, rng=None):
+  def losses(self, image: jax.Array, masked_image: jax.Array, mask: jax.Array,
+             rng: jax.Array | None = None) -> dict[str, jax.Array]:
     """Per-example training terms: `bits_per_dim` of I_s = I_gt↓ (dequantised by
     `rng`'s uniform noise, or mid-bin when None) and `coarse_l1`, the mean |E's coarse
     output − I_gt↓| (the auxiliary loss that trains E's RGB head, as in DeepFill)."""
@@ -292,23 +301,27 @@ class StructurePrior(nn.Module):
     coarse_l1 = jnp.mean(jnp.abs(cond.coarse - truth), axis=(1, 2, 3))
     return {"bits_per_dim": bits, "coarse_l1": coarse_l1}
 
-  def bits_per_dim(self, image, masked_image, mask, rng=None):
+  def bits_per_dim(self, image: jax.Array, masked_image: jax.Array, mask: jax.Array,
+                   rng: jax.Array | None = None) -> jax.Array:
     """NLL of I_s = I_gt↓ in bits per dimension, with dequantisation (Glow's bits_x).
 
     `rng` draws the uniform dequantisation noise; None uses mid-bin values.
     """
     return self.losses(image, masked_image, mask, rng)["bits_per_dim"]
 
-  def __call__(self, image, masked_image, mask, rng=None):
+  def __call__(self, image: jax.Array, masked_image: jax.Array, mask: jax.Array,
+               rng: jax.Array | None = None) -> jax.Array:
     return self.bits_per_dim(image, masked_image, mask, rng)
 
-  def prior_bits_per_dim(self, prior, masked_image, mask):
+  def prior_bits_per_dim(self, prior: jax.Array, masked_image: jax.Array,
+                         mask: jax.Array) -> jax.Array:
     """bits/dim of a prior image in [0, 1] at prior_size², quantised to `n_bits` and
     evaluated mid-bin: the figure training reports, for any prior (a diagnostic)."""
     x = image_ops.dequantize(prior, self.n_bits, None)
     return self._bits(x, self.conditions(masked_image, mask))
 
-  def sample_and_log_prob(self, rng, masked_image, mask, temperature=0.8):
+  def sample_and_log_prob(self, rng: jax.Array, masked_image: jax.Array, mask: jax.Array,
+                          temperature: float = 0.8) -> tuple[jax.Array, jax.Array]:
     """One prior per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), and its
     exact log density log p(I_s | I_m) under the model (τ = 1), per example, in nats.
 
@@ -324,12 +337,13 @@ class StructurePrior(nn.Module):
                                           temperature=temperature)
     return x + 0.5, logp - logdet_inverse
 
-  def sample(self, rng, masked_image, mask, temperature=0.8):
+  def sample(self, rng: jax.Array, masked_image: jax.Array, mask: jax.Array,
+             temperature: float = 0.8) -> jax.Array:
     """One prior per input as an image in [0, 1] (see `sample_and_log_prob`)."""
     prior, _ = self.sample_and_log_prob(rng, masked_image, mask, temperature)
     return jnp.clip(prior, 0.0, 1.0)
 
-  def log_prob(self, prior, masked_image, mask):
+  def log_prob(self, prior: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
     """Exact log p(I_s | I_m) in nats of a prior at prior_size² (image units, x + 0.5):
     log p_Z(f(x)) + log|det ∂f/∂x|, at the given continuous point."""
     _, logdet, logp = self.encode(prior - 0.5, masked_image, mask)

@@ -32,6 +32,7 @@ at full resolution, so where the prior agrees with the fill G starts from the sh
 full-resolution fill rather than its blurred low-res view (the edges of thin strokes).
 """
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import flax.linen as nn
@@ -59,7 +60,7 @@ def composite(raw: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.A
   return jnp.where(mask > 0.5, raw, masked_image)
 
 
-def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw) -> jax.Array:
+def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw: Sequence[Any]) -> jax.Array:
   """The high frequencies of the full-resolution smooth fill: the fill minus its own view
   at the prior's size brought back up as the prior is (area down, bicubic up)."""
   fill = image_ops.smooth_fill(masked_image, mask)
@@ -75,7 +76,7 @@ class ResidualBlock(nn.Module):
   dtype: Any = None
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     y = GatedConv(self.features, 3, dilation=self.dilation, activation=nn.relu,
                   dtype=self.dtype)(x)
     y = GatedConv(self.features, 3, activation=None, dtype=self.dtype)(y)
@@ -111,7 +112,8 @@ class TextureGenerator(nn.Module):
                      kernel_init=init, dtype=self.dtype)(x)
 
   @nn.compact
-  def __call__(self, prior, masked_image, mask) -> GeneratorOutput:
+  def __call__(self, prior: jax.Array, masked_image: jax.Array,
+               mask: jax.Array) -> GeneratorOutput:
     b, h, w, _ = masked_image.shape
     prior_up = image_ops.prior_upsample(prior, (h, w))
     x = jnp.concatenate([prior_up, masked_image, mask.astype(masked_image.dtype)], axis=-1)

