@@ -8,10 +8,12 @@ model shipped in the package, exported with
 `python -m flowfill_jax.export --workdir RUN --out flowfill_jax/weights/demo`.
 """
 
+import ml_collections
+
 from flowfill_jax.config_base import base_config
 
 
-def get_config(arg=None):
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = base_config()
   config.data.name = "demo"
   config.data.image_size = 64
