@@ -114,7 +114,8 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     fileio.write_text(path, json.dumps(current, indent=2))
 
 
-def stage_data_config(config: ml_collections.ConfigDict, batch_size: int) -> ml_collections.ConfigDict:
+def stage_data_config(config: ml_collections.ConfigDict,
+                      batch_size: int) -> ml_collections.ConfigDict:
   data = ml_collections.ConfigDict(config.data.to_dict())
   data.batch_size = batch_size
   return data
