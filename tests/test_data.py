@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import xla_flags
 from skimage import data as skdata
 
 from flowfill_jax import datasets, input_pipeline, sharding
@@ -169,7 +170,7 @@ def test_sharded_batch_equals_unsharded(data_dir):
       "  out[n] = (len(b['image'].sharding.device_set), np.asarray(b['image']).tolist(),\n"
       "            np.asarray(b['mask']).tolist())\n"
       "print(json.dumps([out[1][0], out[8][0], out[1][1] == out[8][1], out[1][2] == out[8][2]]))\n")
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+  env = dict(os.environ, XLA_FLAGS=xla_flags("--xla_force_host_platform_device_count=8"),
              JAX_PLATFORMS="cpu")
   result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                           text=True, timeout=600)

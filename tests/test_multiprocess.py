@@ -13,7 +13,7 @@ import time
 import jax
 import numpy as np
 import pytest
-from conftest import TINY_CONFIG, _exclusive, _shared_dir, tiny_config
+from conftest import TINY_CONFIG, _exclusive, _shared_dir, tiny_config, xla_flags
 
 from flowfill_jax import factory
 
@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 def _env(devices: int, data_dir: str) -> dict:
   cache = os.path.join(os.environ["FLOWFILL_CACHE_DIR"], "jax")
-  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+  return dict(os.environ, XLA_FLAGS=xla_flags(f"--xla_force_host_platform_device_count={devices}"),
               JAX_PLATFORMS="cpu", FLOWFILL_TEST_DATA_DIR=data_dir,
               JAX_COMPILATION_CACHE_DIR=cache, JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
 
