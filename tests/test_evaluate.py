@@ -70,7 +70,7 @@ def test_reports_and_example_grids_are_written(evaluation):
     assert json.load(f)["buckets"] == results["buckets"]
   table = open(os.path.join(out, "results.md")).read()
   assert "| FID↓ 20-40% | FID↓ Random |" in table
-  assert "| LPIPS-GT (alex)↓ 20-40% | LPIPS-GT (alex)↓ Random |" in table
+  assert "| LPIPS-GT (vgg)↓ 20-40% | LPIPS-GT (vgg)↓ Random |" in table
   assert f"{results['buckets']['random']['fid']:.2f}" in table
   biharmonic = results["baselines"]["biharmonic"]
   assert f"| Biharmonic | {biharmonic['20-40']['fid']:.2f} | {biharmonic['random']['fid']:.2f} |" \
@@ -129,7 +129,7 @@ def test_cli_writes_tables_and_reports_bad_input(trained_run, tmp_path):
   assert {"results.md", "results.json", "examples_40-60.png", "settings.json"} <= set(
       os.listdir(out))
   table = open(os.path.join(out, "results.md")).read()
-  assert "LPIPS-GT (alex)↓ 40-60%" in table and "| LPIPS-GT↓ | LPIPS↑ |" in table
+  assert "LPIPS-GT (vgg)↓ 40-60%" in table and "| LPIPS-GT↓ | LPIPS↑ |" in table
   with open(os.path.join(out, "results.json")) as f:
     results = json.load(f)
   assert 0 < results["buckets"]["40-60"]["lpips_gt"] < 1

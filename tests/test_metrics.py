@@ -194,12 +194,13 @@ def test_lpips_matches_published_distances():
 
 
 @lpips_weights
-def test_diversity_averages_the_chosen_pairs():
+def test_diversity_averages_the_chosen_pairs_of_vgg_lpips_by_default():
+  """The paper's diversity is LPIPS on VGG features (§4.3)."""
   photos = real_crops(4, 64, seed=5)
   samples = np.stack([photos, photos[::-1], np.roll(photos, 1, 0), photos ** 2], axis=1)  # [4, 4, ...]
   ours = np.asarray(metrics.diversity(samples, num_pairs=3))
   pairs = metrics.sample_pairs(4, 3)
-  by_hand = np.mean([lpips.lpips(samples[:, i], samples[:, j]) for i, j in pairs], axis=0)
+  by_hand = np.mean([lpips.lpips(samples[:, i], samples[:, j], "vgg") for i, j in pairs], axis=0)
   np.testing.assert_allclose(ours, by_hand, rtol=1e-5, atol=1e-7)
   same = np.repeat(photos[:, None], 4, axis=1)
   np.testing.assert_allclose(np.asarray(metrics.diversity(same, num_pairs=3)), 0.0, atol=1e-6)
