@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from flowfill_jax import image_ops
-from flowfill_jax.models.flow import ConditionalFlow, StructurePrior
+from flowfill_jax.models.flow import StructurePrior
 
 
 def main():
@@ -25,8 +25,6 @@ def main():
   args = parser.parse_args()
   b = args.batch
   model = StructurePrior()
-  flow = ConditionalFlow(model.levels, model.steps, model.hidden, model.scale_fn, model.clamp,
-                         model.learn_top, model.scan_unroll)
   rng = np.random.default_rng(0)
   images = jnp.asarray(rng.uniform(size=(b, 256, 256, 3)), jnp.float32)
   masks = jnp.zeros((b, 256, 256, 1)).at[:, 64:128, 64:].set(1.0)
@@ -41,9 +39,9 @@ def main():
     c = apply(p, masked, masks, method=model.conditions)
     return sum(jnp.mean(level) for level in c.levels) + jnp.mean(c.coarse)
 
-  def flow_nll(flow_params, levels):
-    _, logdet, logp = flow.apply({"params": flow_params, "constants": consts["flow"]}, prior,
-                                 levels, method=flow.forward)
+  def flow_nll(flow_params, levels):  # the model's own flow, on given conditions
+    _, logdet, logp = apply({**params, "flow": flow_params}, prior, levels,
+                            method=lambda m, x, c: m.flow.forward(x, c))
     return -jnp.mean(logdet + logp)
 
   def nll(p):

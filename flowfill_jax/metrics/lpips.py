@@ -163,7 +163,7 @@ def diversity(samples: jax.Array, net: str = "vgg", num_pairs: int = 5,
   """Mean LPIPS between pairs of samples of the same input: [N, S, H, W, 3] -> [N].
 
   Every sample counts (no best-of-N). The paper reports the mean over inputs of this, on VGG
-  features (§4.3, following PIC and Zhu et al.; AlexNet's are 2.5–4× smaller on the demo). All
+  features (§4.3, following PIC and Zhu et al.; AlexNet's are 2.7–4.3× smaller on the demo). All
   N · num_pairs pairs go through the network as one batch: call it per batch of inputs.
   """
   samples = jnp.asarray(samples, jnp.float32)
