@@ -28,19 +28,20 @@ from flowfill_jax import datasets, factory, image_ops, masks, visualize
 from flowfill_jax.inference import load_config
 
 
-def load_split(config, split: str, num: int, bucket: str, seed: int):
-  """[N, S, S, 3] images in [0, 1] and their fixed evaluation masks [N, S, S, 1]."""
+def load_split(config, split: str, num: int, bucket: str, seed: int, start: int = 0):
+  """[N, S, S, 3] images in [0, 1] (from the `start`-th on) and their fixed evaluation
+  masks [N, S, S, 1] (those `flowfill_jax.evaluate` gives the same images)."""
   source = datasets.load(config.data.name, split, data_dir=config.data.data_dir,
                          manual_dir=config.data.manual_dir)
   size = config.data.image_size
-  n = min(num, len(source))
+  n = max(0, min(num, len(source) - start))
   images = []
-  for i in range(n):
+  for i in range(start, start + n):
     img = np.asarray(source[i]["image"])
     if img.shape[:2] != (size, size):
       img = np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC, reducing_gap=2.0))
     images.append(img.astype(np.float32) / 255.0)
-  m = masks.eval_masks(bucket, n, size, seed).astype(np.float32)[..., None]
+  m = masks.eval_masks(bucket, start + n, size, seed)[start:].astype(np.float32)[..., None]
   return np.stack(images), m
 
 

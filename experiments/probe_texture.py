@@ -55,6 +55,8 @@ def main():
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--split", default=None, help="default: the run's eval split")
   parser.add_argument("--num", type=int, default=200)
+  parser.add_argument("--start", type=int, default=0,
+                      help="first image: tune on one range of the split, check on another")
   parser.add_argument("--bucket", default="20-40")
   parser.add_argument("--samples", type=int, default=4)
   parser.add_argument("--temperatures", type=float, nargs="+", default=None,
@@ -74,7 +76,7 @@ def main():
     g_params = None  # stage 1 alone: the prior↑ rows only
   lpips_params = metrics.lpips.load_lpips(args.lpips_net)
   split = args.split or config.data.eval_split
-  images, mask = load_split(config, split, args.num, args.bucket, args.seed)
+  images, mask = load_split(config, split, args.num, args.bucket, args.seed, args.start)
   temps = args.temperatures or [config.structure.temperature]
   size = images.shape[1]
 
@@ -87,7 +89,8 @@ def main():
     up = image_ops.prior_upsample(shown, (size, size))
     outs = {"prior↑": composite(jnp.clip(up, 0, 1), masked_rep, mask_rep)}
     # The prior's low frequencies on the full-resolution fill's high ones (G's base).
-    detail = up + fill_detail(masked_rep, mask_rep, shown.shape[1:3])
+    fill = image_ops.smooth_fill(masked_rep, mask_rep, config.model.smooth_fill)
+    detail = up + fill_detail(fill, shown.shape[1:3])
     outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), masked_rep, mask_rep)
     if g_params is not None:
       outs["two-stage"] = two.texture(g_params, priors, masked, mask)
@@ -101,7 +104,7 @@ def main():
 
   @jax.jit
   def references(image, mask):
-    fill = image_ops.smooth_fill(image * (1 - mask), mask)
+    fill = image_ops.smooth_fill(image * (1 - mask), mask, config.model.smooth_fill)
     return {"truth↓↑": down_up(image, image, mask), "smooth fill": fill[:, None],
             "smooth fill↓↑": down_up(fill, image, mask)}
 
@@ -132,7 +135,7 @@ def main():
         rows.setdefault(name, {}).setdefault(k, []).append(v)
     examples[name] = out[:args.batch]
 
-  print(f"{split}: {len(images)} images, masks {args.bucket} (seed {args.seed}), "
+  print(f"{split}: {len(images)} images from #{args.start}, masks {args.bucket} (seed {args.seed}), "
         f"{args.samples} samples, {100 * mask.mean():.1f}% holes; {time.perf_counter() - start:.0f} s")
   print("| method | PSNR↑ | LPIPS-GT↓ | diversity↑ |\n|---|---:|---:|---:|")
   for name, r in rows.items():

@@ -31,6 +31,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Dtype of E's, G's and D's convolutions: "bfloat16" on GPUs/TPUs halves their memory traffic;
   # parameters, optimiser state and the flow's bijections stay float32 (exact densities).
   c.model.compute_dtype = "float32"
+  # The classical fill under stage 1's base (base_fill "smooth") and G's fill_detail:
+  # "biharmonic" (thin plate) or "harmonic" (membrane; runs saved before 2026-12-01).
+  c.model.smooth_fill = "biharmonic"
   s = c.model.structure = ml_collections.ConfigDict()
   s.prior_size = 64
   s.levels = 4

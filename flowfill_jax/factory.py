@@ -36,14 +36,16 @@ def structure_prior(config: ml_collections.ConfigDict) -> StructurePrior:
   """Stage 1, E and f, as `config.model.structure` describes it."""
   fields = config.model.structure.to_dict()
   fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
-  return StructurePrior(**fields, encoder_dtype=compute_dtype(config))
+  return StructurePrior(**fields, fill_method=config.model.smooth_fill,
+                        encoder_dtype=compute_dtype(config))
 
 
 def generator(config: ml_collections.ConfigDict) -> TextureGenerator:
   t = config.model.texture
   return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
                           upsample=t.upsample, residual_output=t.residual_output, skips=t.skips,
-                          fill_detail=t.fill_detail, dtype=compute_dtype(config))
+                          fill_detail=t.fill_detail, fill_method=config.model.smooth_fill,
+                          dtype=compute_dtype(config))
 
 
 def discriminator(config: ml_collections.ConfigDict) -> PatchDiscriminator:

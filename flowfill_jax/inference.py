@@ -47,6 +47,10 @@ class Samples(NamedTuple):
   log_prob: np.ndarray  # exact log p(prior | masked image), nats
 
 
+# Model fields added after runs were saved, with the value those runs were trained with.
+LEGACY_MODEL_FIELDS = {"smooth_fill": "harmonic"}
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run was trained with, checked against this code's fields."""
   path = os.path.join(workdir, "config.json")
@@ -58,6 +62,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"cannot read {path}: {e}") from None
   known = base_config().to_dict()
+  for field, value in LEGACY_MODEL_FIELDS.items():
+    saved.setdefault("model", {}).setdefault(field, value)
   for section in ("structure", "texture"):
     fields = set(saved.get("model", {}).get(section, {}))
     if fields != set(known["model"][section]):

@@ -50,10 +50,8 @@ class TwoStage:
              key: jax.Array, num: int, temperature: float) -> tuple[jax.Array, jax.Array]:
     """[B·num, P, P, 3] structural priors (image units, not clipped), input-major
     (b0s0, b0s1, …), and their exact log densities [B·num]."""
-    masked_rep = jnp.repeat(masked_image, num, axis=0)
-    mask_rep = jnp.repeat(mask, num, axis=0)
-    return cast(tuple, self.structure.apply(structure_vars, key, masked_rep, mask_rep,
-                                            temperature,
+    return cast(tuple, self.structure.apply(structure_vars, key, masked_image, mask,
+                                            temperature, num,
                                             method=self.structure.sample_and_log_prob))
 
   def generate(self, generator_params: dict, priors: jax.Array, masked_image: jax.Array,
@@ -66,9 +64,12 @@ class TwoStage:
     num = priors.shape[0] // masked_image.shape[0]
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
+    fill_rep = None  # the smooth fill under G's base: once per input, not per sample
+    if self.generator.uses_fill:
+      fill_rep = jnp.repeat(self.generator.smooth_fill(masked_image, mask), num, axis=0)
     priors = self.generator_prior(priors, masked_rep, mask_rep)
     return cast(GeneratorOutput, self.generator.apply({"params": generator_params}, priors,
-                                                      masked_rep, mask_rep))
+                                                      masked_rep, mask_rep, fill_rep))
 
   def generator_prior(self, priors: jax.Array, masked_image: jax.Array,
                       mask: jax.Array) -> jax.Array:

@@ -116,15 +116,16 @@ class TextureStage:
     k_frac, k_where, k_noise = jax.random.split(key, 3)
     truth = image_ops.dequantize(image_ops.area_downsample(batch["image"], s.prior_size),
                                  s.n_bits, None)
+    cond = s.apply(structure_vars, masked(batch), batch["mask"], method=s.conditions)
     eps, _, _ = cast(tuple, s.apply(structure_vars, truth, masked(batch), batch["mask"],
-                                    standardized=True, method=s.encode))
+                                    standardized=True, cond=cond, method=s.encode))
     flat = flatten_latents(eps)
     fraction = jax.random.uniform(k_frac, (flat.shape[0], 1)) * self.stage_config.max_noise_fraction
     noise = self.config.structure.temperature * jax.random.normal(k_noise, flat.shape)
     flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
     x, _, _ = cast(tuple, s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
                                   masked(batch), batch["mask"], standardized=True,
-                                  method=s.decode))
+                                  cond=cond, method=s.decode))
     # A noised latent far in the tail can overflow f⁻¹ in float32 (seen once on the demo: one
     # batch in ~1,050 after 3,000 stage-1 steps); such an example keeps its un-noised truth.
     finite = jnp.all(jnp.isfinite(x), axis=(1, 2, 3), keepdims=True)

@@ -194,6 +194,25 @@ def test_sample_log_prob_equals_log_prob_of_the_sample(deviations):
     np.testing.assert_allclose(log_prob, log_prob_of(prior), rtol=1e-4)
 
 
+def test_num_samples_per_input_equal_samples_of_the_repeated_inputs():
+  """`num` > 1 runs E once per input: the priors and densities are those of the inputs
+  repeated num times (input-major) with the same key."""
+  model = _small_model(**DEVIATIONS)
+  images = jnp.asarray(real_crops(2, 32, seed=5))
+  masks = jnp.asarray(box_masks(2, 32, seed=5))
+  masked = images * (1 - masks)
+  variables = model.init(jax.random.key(0), images, masked, masks)
+  key = jax.random.key(3)
+  prior, log_prob = model.apply(variables, key, masked, masks, 0.8, 3,
+                                method=model.sample_and_log_prob)
+  rep = lambda x: jnp.repeat(x, 3, axis=0)
+  prior_rep, log_prob_rep = model.apply(variables, key, rep(masked), rep(masks), 0.8,
+                                        method=model.sample_and_log_prob)
+  assert prior.shape == (6, 16, 16, 3)
+  np.testing.assert_allclose(prior, prior_rep, atol=1e-5)
+  np.testing.assert_allclose(log_prob, log_prob_rep, rtol=1e-5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
 def test_log_prob_equals_brute_force_change_of_variables(deviations):

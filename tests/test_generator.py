@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import parameterized
+from conftest import perturb
 
 from flowfill_jax.models.generator import TextureGenerator, composite
 from flowfill_jax.models.layers import icnr_init, subpixel_kernel
@@ -126,6 +127,16 @@ class UpsampleInitTest(chex.TestCase):
     hole = np.asarray(masks)[..., 0] > 0.5
     expected = np.clip(np.asarray(fill), 1 / 512, 1 - 1 / 512)
     np.testing.assert_allclose(raw[hole], expected[hole], atol=1e-5)
+
+  def test_a_given_fill_gives_the_output_of_the_fill_g_computes_itself(self):
+    """Callers that already have the input's smooth fill (one per input, not per sample)
+    pass it; G's output is the same as when G computes it."""
+    g = TextureGenerator(**TINY, residual_output=True, fill_detail=True)
+    prior, masked, masks = _inputs(2, 32, 32, (8, 8), seed=5)
+    variables = perturb(jax.jit(g.init)(KEY(0), prior, masked, masks), KEY(1))
+    own = g.apply(variables, prior, masked, masks).raw
+    given = g.apply(variables, prior, masked, masks, g.smooth_fill(masked, masks)).raw
+    np.testing.assert_allclose(np.asarray(given), np.asarray(own), atol=1e-6)
 
   def test_a_non_finite_prior_gives_a_finite_completion(self):
     """A sampled prior that overflowed f⁻¹ (NaN/inf) reaches G clipped, NaN as grey."""

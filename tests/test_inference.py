@@ -225,3 +225,16 @@ def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
     sample = read_image(str(tmp_path / "out" / f"sample_{k:02d}.png"))
     assert sample.shape == (80, 80, 3)
     np.testing.assert_allclose(sample[mask < 0.5], image[mask < 0.5], atol=1 / 255)
+
+
+def test_a_run_saved_before_the_smooth_fill_field_keeps_the_harmonic_fill(tmp_path):
+  """Runs (and the shipped model) trained before `model.smooth_fill` existed used the
+  harmonic fill: loading them must not switch them to the new default."""
+  from flowfill_jax.config_base import base_config
+  from flowfill_jax.inference import load_config
+  saved = base_config().to_dict()
+  (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
+  assert load_config(str(tmp_path)).model.smooth_fill == "biharmonic"
+  del saved["model"]["smooth_fill"]
+  (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
+  assert load_config(str(tmp_path)).model.smooth_fill == "harmonic"

@@ -213,6 +213,7 @@ class StructurePrior(nn.Module):
   mask_mode: str = "any"
   residual: bool = False
   base_fill: str = "coarse"  # the base in the hole: E's "coarse" output or a "smooth" fill
+  fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for base_fill "smooth"
   lowres_condition: bool = False
   cond_norm: bool = False
   learn_top: bool = False
@@ -250,7 +251,7 @@ class StructurePrior(nn.Module):
     features, coarse = self.encoder(e_image, e_mask)
     conds = level_conditions(features, self.prior_size, self.levels)
     if self.residual and self.base_fill == "smooth":
-      filled = image_ops.smooth_fill(masked_image, mask)
+      filled = image_ops.smooth_fill(masked_image, mask, self.fill_method)
       base = image_ops.area_downsample(filled, self.prior_size) - 0.5
     elif self.residual:
       base = condition.base_image(low, coarse)
@@ -270,15 +271,21 @@ class StructurePrior(nn.Module):
     return self.flow.forward(x, cond.levels, standardized=standardized)
 
   def encode(self, prior: jax.Array, masked_image: jax.Array, mask: jax.Array, *,
-             standardized: bool = False) -> tuple[list[jax.Array], jax.Array, jax.Array]:
-    """A prior image in flow space ([-0.5, 0.5], prior_size²) → (latents, logdet, logp)."""
-    return self._encode(prior, self.conditions(masked_image, mask), standardized)
+             standardized: bool = False,
+             cond: Condition | None = None) -> tuple[list[jax.Array], jax.Array, jax.Array]:
+    """A prior image in flow space ([-0.5, 0.5], prior_size²) → (latents, logdet, logp).
+
+    `cond`: `conditions(masked_image, mask)` when the caller already has it (E runs once).
+    """
+    cond = self.conditions(masked_image, mask) if cond is None else cond
+    return self._encode(prior, cond, standardized)
 
   def decode(self, latents: Sequence[jax.Array], masked_image: jax.Array, mask: jax.Array, *,
-             standardized: bool = False,
-             temperature: float = 1.0) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Latents → the prior image in flow space (and the inverse log-det, log p_Z)."""
-    cond = self.conditions(masked_image, mask)
+             standardized: bool = False, temperature: float = 1.0,
+             cond: Condition | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Latents → the prior image in flow space (and the inverse log-det, log p_Z); `cond`
+    as in `encode`."""
+    cond = self.conditions(masked_image, mask) if cond is None else cond
     x, logdet, logp = self.flow.inverse(latents, cond.levels, standardized=standardized,
                                         temperature=temperature)
     x, _ = self.shift.inverse(x, cond.base)
@@ -321,20 +328,24 @@ class StructurePrior(nn.Module):
     return self._bits(x, self.conditions(masked_image, mask))
 
   def sample_and_log_prob(self, rng: jax.Array, masked_image: jax.Array, mask: jax.Array,
-                          temperature: float = 0.8) -> tuple[jax.Array, jax.Array]:
-    """One prior per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), and its
-    exact log density log p(I_s | I_m) under the model (τ = 1), per example, in nats.
+                          temperature: float = 0.8,
+                          num: int = 1) -> tuple[jax.Array, jax.Array]:
+    """`num` priors per input, I_s = f⁻¹(z; E(I_m↓)) with z_l ~ N(mean_l, (τσ_l)²), and
+    their exact log densities log p(I_s | I_m) under the model (τ = 1), in nats:
+    [B·num, …], input-major (b0s0, b0s1, …). E runs once per input, not per sample.
 
     The prior is returned as sampled (x + 0.5, not clipped to [0, 1]) so that
     `log_prob` of it gives the same figure; clip it to show or use it as an image.
     By change of variables, log p(x) = log p_Z(z) − log|det ∂f⁻¹/∂z|.
     """
-    batch = masked_image.shape[0]
+    batch = masked_image.shape[0] * num
     keys = jax.random.split(rng, self.levels)
     eps = [jax.random.normal(k, (batch,) + s, masked_image.dtype)
            for k, s in zip(keys, latent_shapes(self.prior_size, self.levels))]
+    cond = jax.tree.map(lambda a: jnp.repeat(a, num, axis=0),
+                        self.conditions(masked_image, mask))
     x, logdet_inverse, logp = self.decode(eps, masked_image, mask, standardized=True,
-                                          temperature=temperature)
+                                          temperature=temperature, cond=cond)
     return x + 0.5, logp - logdet_inverse
 
   def sample(self, rng: jax.Array, masked_image: jax.Array, mask: jax.Array,

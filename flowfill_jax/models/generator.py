@@ -60,10 +60,9 @@ def composite(raw: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.A
   return jnp.where(mask > 0.5, raw, masked_image)
 
 
-def fill_detail(masked_image: jax.Array, mask: jax.Array, prior_hw: Sequence[Any]) -> jax.Array:
-  """The high frequencies of the full-resolution smooth fill: the fill minus its own view
+def fill_detail(fill: jax.Array, prior_hw: Sequence[Any]) -> jax.Array:
+  """The high frequencies of a full-resolution smooth `fill`: the fill minus its own view
   at the prior's size brought back up as the prior is (area down, bicubic up)."""
-  fill = image_ops.smooth_fill(masked_image, mask)
   low = image_ops.area_downsample(fill, tuple(prior_hw))
   return fill - image_ops.prior_upsample(low, (fill.shape[1], fill.shape[2]))
 
@@ -98,6 +97,7 @@ class TextureGenerator(nn.Module):
   residual_output: bool = False  # logit(prior↑ composited) + conv, conv zero-init (docstring)
   skips: bool = False  # U-Net skips: encoder features at H and H/2 join the decoder (docstring)
   fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies (docstring)
+  fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for fill_detail
   dtype: Any = None  # convs' computation dtype (bf16 on accelerators); output in the input's
 
   def _up(self, x, features, name):
@@ -111,9 +111,18 @@ class TextureGenerator(nn.Module):
     return GatedConv(features, 4, strides=2, transpose=True, activation=nn.relu, name=name,
                      kernel_init=init, dtype=self.dtype)(x)
 
+  @property
+  def uses_fill(self) -> bool:
+    return self.residual_output and self.fill_detail
+
+  def smooth_fill(self, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
+    """The full-resolution fill whose detail G's base takes (when `uses_fill`)."""
+    return image_ops.smooth_fill(masked_image, mask, self.fill_method)
+
   @nn.compact
-  def __call__(self, prior: jax.Array, masked_image: jax.Array,
-               mask: jax.Array) -> GeneratorOutput:
+  def __call__(self, prior: jax.Array, masked_image: jax.Array, mask: jax.Array,
+               fill: jax.Array | None = None) -> GeneratorOutput:
+    """`fill`: `smooth_fill(masked_image, mask)` when the caller already has it."""
     b, h, w, _ = masked_image.shape
     prior_up = image_ops.prior_upsample(prior, (h, w))
     x = jnp.concatenate([prior_up, masked_image, mask.astype(masked_image.dtype)], axis=-1)
@@ -136,8 +145,10 @@ class TextureGenerator(nn.Module):
     logits = nn.Conv(3, (7, 7), padding="SAME", name="to_rgb", kernel_init=init,
                      dtype=self.dtype)(x).astype(masked_image.dtype)
     if self.residual_output:
-      base = prior_up + (fill_detail(masked_image, mask, prior.shape[1:3])
-                         if self.fill_detail else 0.0)
+      base = prior_up
+      if self.fill_detail:
+        fill = self.smooth_fill(masked_image, mask) if fill is None else fill
+        base = base + fill_detail(fill, prior.shape[1:3])
       base = composite(base, masked_image, mask)
       logits = logits + jax.scipy.special.logit(jnp.clip(base, LOGIT_EPS, 1.0 - LOGIT_EPS))
     raw = nn.sigmoid(logits)
