@@ -78,6 +78,7 @@ def smooth_fill(image: jax.Array, mask: jax.Array, method: str = "biharmonic",
   """
   if method not in FILL_METHODS:
     raise ValueError(f"fill method must be one of {FILL_METHODS}, got {method!r}")
+  iterations = 20 if iterations is None else iterations
   known = (mask < 0.5).astype(image.dtype)
   pyramid = [(image * known, known)]
   while all(n % 2 == 0 and n > 1 for n in pyramid[-1][1].shape[1:3]):
@@ -96,21 +97,26 @@ def smooth_fill(image: jax.Array, mask: jax.Array, method: str = "biharmonic",
   filled = jnp.where(hole, estimate, image)
   if method == "harmonic":
     def sweep(x, _):
-      p = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
-      mean = (p[:, :-2, 1:-1] + p[:, 2:, 1:-1] + p[:, 1:-1, :-2] + p[:, 1:-1, 2:]) / 4.0
-      return jnp.where(hole, mean, image), None
+      return jnp.where(hole, _neighbour_sum(x) / 4.0, image), None
 
-    filled, _ = jax.lax.scan(sweep, filled, None, length=20 if iterations is None else iterations)
+    filled, _ = jax.lax.scan(sweep, filled, None, length=iterations)
     return filled
   filled = _thin_plate(filled, jnp.broadcast_to(hole, image.shape).astype(image.dtype),
-                       20 if iterations is None else iterations)
+                       iterations)
   return jnp.where(hole, jnp.clip(filled, 0.0, 1.0), image)
 
 
+def _neighbour_sum(x: jax.Array) -> jax.Array:
+  """Sum of the 4 neighbours over the last three axes [..., H, W, C], edges replicated
+  (no flux through the image border)."""
+  p = jnp.pad(x, ((0, 0),) * (x.ndim - 3) + ((1, 1), (1, 1), (0, 0)), mode="edge")
+  return (p[..., :-2, 1:-1, :] + p[..., 2:, 1:-1, :] + p[..., 1:-1, :-2, :]
+          + p[..., 1:-1, 2:, :])
+
+
 def _laplacian(x: jax.Array) -> jax.Array:
-  """5-point Laplacian of one [H, W, C] image, edges replicated (no flux through the border)."""
-  p = jnp.pad(x, ((1, 1), (1, 1), (0, 0)), mode="edge")
-  return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4.0 * x
+  """5-point Laplacian, edges replicated."""
+  return _neighbour_sum(x) - 4.0 * x
 
 
 def _thin_plate(start: jax.Array, hole: jax.Array, iterations: int) -> jax.Array:
