@@ -89,7 +89,7 @@ def main():
     up = image_ops.prior_upsample(shown, (size, size))
     outs = {"prior↑": composite(jnp.clip(up, 0, 1), masked_rep, mask_rep)}
     # The prior's low frequencies on the full-resolution fill's high ones (G's base).
-    fill = image_ops.smooth_fill(masked_rep, mask_rep, config.model.smooth_fill)
+    fill = jnp.repeat(two.generator.smooth_fill(masked, mask), args.samples, axis=0)
     detail = up + fill_detail(fill, shown.shape[1:3])
     outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), masked_rep, mask_rep)
     if g_params is not None:
@@ -104,7 +104,7 @@ def main():
 
   @jax.jit
   def references(image, mask):
-    fill = image_ops.smooth_fill(image * (1 - mask), mask, config.model.smooth_fill)
+    fill = two.generator.smooth_fill(image * (1 - mask), mask)
     return {"truth↓↑": down_up(image, image, mask), "smooth fill": fill[:, None],
             "smooth fill↓↑": down_up(fill, image, mask)}
 

@@ -496,7 +496,7 @@ def define_flags() -> None:
   flags.DEFINE_list("buckets", list(BUCKETS), "Mask buckets: 20-40, 40-60, random (20-60) or "
                     "any lo-hi in percent.")
   flags.DEFINE_integer("num_samples", 10, "Completions per input (all scored).")
-  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature; 0.8, the demo 0.65).")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature).")
   flags.DEFINE_integer("seed", 0, "Seed of the fixed masks and of the samples.")
   flags.DEFINE_integer("batch_size", 8, "Inputs per jitted call (× num_samples completions).")
   flags.DEFINE_integer("max_images", None, "Evaluate only the split's first N images.")

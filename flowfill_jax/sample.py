@@ -48,7 +48,7 @@ def define_flags() -> None:
   flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
   flags.DEFINE_string("out", None, "Output folder (created).")
   flags.DEFINE_integer("num", 8, "Number of completions.")
-  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature; 0.8, the demo 0.65).")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature).")
   flags.DEFINE_integer("seed", 0, "Same seed, same files.")
   flags.DEFINE_bool("rank", False, "Order samples by stage-1 likelihood, most likely first.")
   flags.DEFINE_bool("invert_mask", False, "The mask's white means known, not hole.")
