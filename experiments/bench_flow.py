@@ -5,7 +5,10 @@ and sampling (E + flow inverse) images/s, FLOPs per image from XLA's cost
 analysis, and the achieved FLOP/s as a fraction of a float32 matmul timed in the
 same run.
 
-  python experiments/bench_flow.py [--batch 1 16] [--image-size 256]
+  python experiments/bench_flow.py [--batch 1 16] [--image-size 256] [--convs xla eigen]
+
+`--convs` compiles each row per XLA:CPU conv backend in the same run: `xla` is XLA's default
+(jaxlib 0.10 sends convs to YNNPACK), `eigen` keeps YNNPACK for dots only (notes_speed.md).
 """
 
 import argparse
@@ -19,12 +22,16 @@ import optax
 
 from flowfill_jax.models.flow import StructurePrior
 
+CONV_OPTIONS = {"xla": None, "eigen": {
+    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}}
+
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, nargs="+", default=[1, 16])
   parser.add_argument("--image-size", type=int, default=256)
   parser.add_argument("--seconds", type=float, default=5.0, help="timing time per row")
+  parser.add_argument("--convs", nargs="+", choices=sorted(CONV_OPTIONS), default=["xla"])
   args = parser.parse_args()
 
   model = StructurePrior()
@@ -57,20 +64,26 @@ def main():
 
     key = jax.random.key(1)
     train_args = (params, opt_state, key, images, masked, masks)
-    train_exe, train_compile, train_flops = benchlib.compiled(train_step, *train_args)
-    sample_exe, sample_compile, sample_flops = benchlib.compiled(sample, params, key, masked,
-                                                                 masks)
-    train_s = benchlib.time_call(train_exe, *train_args, min_seconds=args.seconds)
-    sample_s = benchlib.time_call(sample_exe, params, key, masked, masks,
-                                  min_seconds=args.seconds)
-    for name, compile_s, flops, secs in (("NLL train step", train_compile, train_flops, train_s),
-                                        ("sampling", sample_compile, sample_flops, sample_s)):
-      rows.append((name, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
-                   f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
-                   f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
+    for convs in args.convs:
+      rows.extend(timed_rows(convs, batch, train_step, train_args, sample,
+                             (params, key, masked, masks), args.seconds, matmul))
   print(f"stage 1: {n_params / 1e6:.2f}M parameters (E + f), prior 64², image {size}²")
-  benchlib.print_table(["work", "batch", "compile s", "images/s", "ms/image",
+  benchlib.print_table(["work", "convs", "batch", "compile s", "images/s", "ms/image",
                         "GFLOP/image", "GFLOP/s", "of matmul"], rows)
+
+
+def timed_rows(convs, batch, train_step, train_args, sample, sample_args, seconds, matmul):
+  """Both rows (NLL train step, sampling) compiled with the `convs` backend's options."""
+  opts = {"compiler_options": CONV_OPTIONS[convs]}
+  rows = []
+  for name, fn, fn_args in (("NLL train step", train_step, train_args),
+                            ("sampling", sample, sample_args)):
+    exe, compile_s, flops = benchlib.compiled(fn, *fn_args, **opts)
+    secs = benchlib.time_call(exe, *fn_args, min_seconds=seconds)
+    rows.append((name, convs, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
+                 f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
+                 f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
+  return rows
 
 
 if __name__ == "__main__":
