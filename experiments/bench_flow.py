@@ -64,26 +64,18 @@ def main():
 
     key = jax.random.key(1)
     train_args = (params, opt_state, key, images, masked, masks)
-    for convs in args.convs:
-      rows.extend(timed_rows(convs, batch, train_step, train_args, sample,
-                             (params, key, masked, masks), args.seconds, matmul))
+    for convs in args.convs:  # both rows compiled with that conv backend's options
+      for name, fn, fn_args in (("NLL train step", train_step, train_args),
+                                ("sampling", sample, (params, key, masked, masks))):
+        exe, compile_s, flops = benchlib.compiled(fn, *fn_args,
+                                                  compiler_options=CONV_OPTIONS[convs])
+        secs = benchlib.time_call(exe, *fn_args, min_seconds=args.seconds)
+        rows.append((name, convs, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
+                     f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
+                     f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
   print(f"stage 1: {n_params / 1e6:.2f}M parameters (E + f), prior 64², image {size}²")
   benchlib.print_table(["work", "convs", "batch", "compile s", "images/s", "ms/image",
                         "GFLOP/image", "GFLOP/s", "of matmul"], rows)
-
-
-def timed_rows(convs, batch, train_step, train_args, sample, sample_args, seconds, matmul):
-  """Both rows (NLL train step, sampling) compiled with the `convs` backend's options."""
-  opts = {"compiler_options": CONV_OPTIONS[convs]}
-  rows = []
-  for name, fn, fn_args in (("NLL train step", train_step, train_args),
-                            ("sampling", sample, sample_args)):
-    exe, compile_s, flops = benchlib.compiled(fn, *fn_args, **opts)
-    secs = benchlib.time_call(exe, *fn_args, min_seconds=seconds)
-    rows.append((name, convs, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
-                 f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
-                 f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
-  return rows
 
 
 if __name__ == "__main__":
