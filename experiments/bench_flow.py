@@ -3,16 +3,23 @@
 For batch 1 and 16: compile time, NLL train step (forward + backward + Adam)
 and sampling (E + flow inverse) images/s, FLOPs per image from XLA's cost
 analysis, and the achieved FLOP/s as a fraction of a float32 matmul timed in the
-same run.
+same run. Rows are timed in alternating rounds (best kept, the matmul's too), so
+that a drifting load on a shared machine hits every row alike.
 
-  python experiments/bench_flow.py [--batch 1 16] [--image-size 256] [--convs xla eigen]
+  python experiments/bench_flow.py [--batch 1 16] [--image-size 256] [--code before after]
 
-`--convs` compiles each row per XLA:CPU conv backend in the same run: `xla` is XLA's default
-(jaxlib 0.10 sends convs to YNNPACK), `eigen` keeps YNNPACK for dots only (notes_speed.md).
+`--code before after` times both in one run: `after` is the package as it is (its jits keep
+XLA:CPU's Eigen convolutions, `flowfill_jax.compilation`; GatedConv cuts kernel taps that only
+read padding, `layers.live_taps_conv`); `before` is the code before those two changes (XLA's
+default options, which on jaxlib 0.10 send convolutions to YNNPACK, and full kernels);
+`eigen-only` and `taps-only` make one of the two changes.
+XLA's FLOP count is the same for both: it never counted the taps that read padding.
 """
 
 import argparse
+import contextlib
 import math
+from unittest import mock
 
 import benchlib
 import jax
@@ -20,24 +27,35 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from flowfill_jax import compilation
+from flowfill_jax.models import layers
 from flowfill_jax.models.flow import StructurePrior
 
-CONV_OPTIONS = {"xla": None, "eigen": {
-    "xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}}
+CODE = {  # name: (package's compiler options?, live kernel taps?)
+    "before": (False, False), "eigen-only": (True, False), "taps-only": (False, True),
+    "after": (True, True)}
+
+
+def code_version(name):
+  """(compiler options, context to trace in) of the code `name`, one of CODE."""
+  options, taps = CODE[name]
+  return (compilation.compiler_options() if options else None,
+          contextlib.nullcontext() if taps else
+          mock.patch.object(layers, "live_taps_conv", jax.lax.conv_general_dilated))
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batch", type=int, nargs="+", default=[1, 16])
   parser.add_argument("--image-size", type=int, default=256)
-  parser.add_argument("--seconds", type=float, default=5.0, help="timing time per row")
-  parser.add_argument("--convs", nargs="+", choices=sorted(CONV_OPTIONS), default=["xla"])
+  parser.add_argument("--seconds", type=float, default=5.0, help="timing time per row and round")
+  parser.add_argument("--rounds", type=int, default=2, help="alternating timing rounds; best kept")
+  parser.add_argument("--code", nargs="+", choices=list(CODE), default=["after"])
   args = parser.parse_args()
 
   model = StructurePrior()
   size = args.image_size
-  matmul = benchlib.matmul_flops_per_second()
-  print(f"device: {benchlib.device_name()}; float32 matmul 2048²: {matmul / 1e9:.0f} GFLOP/s")
+  print(f"device: {benchlib.device_name()}")
 
   rows = []
   for batch in args.batch:
@@ -63,20 +81,32 @@ def main():
                          method=model.sample)
 
     key = jax.random.key(1)
-    train_args = (params, opt_state, key, images, masked, masks)
-    for convs in args.convs:  # both rows compiled with that conv backend's options
-      for name, fn, fn_args in (("NLL train step", train_step, train_args),
-                                ("sampling", sample, (params, key, masked, masks))):
-        exe, compile_s, flops = benchlib.compiled(fn, *fn_args,
-                                                  compiler_options=CONV_OPTIONS[convs])
-        secs = benchlib.time_call(exe, *fn_args, min_seconds=args.seconds)
-        rows.append((name, convs, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
-                     f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
-                     f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
+    work = []  # (name, code, executable, args, compile s, FLOPs)
+    for name, fn, fn_args in (("NLL train step", train_step, (params, opt_state, key, images,
+                                                              masked, masks)),
+                              ("sampling", sample, (params, key, masked, masks))):
+      for code in args.code:
+        options, tracing = code_version(code)
+        fresh = lambda *a, fn=fn: fn(*a)  # a new function: JAX's trace cache is per function
+        with tracing:
+          exe, compile_s, flops = benchlib.compiled(fresh, *fn_args, compiler_options=options)
+        work.append((name, code, exe, fn_args, compile_s, flops))
+    # Alternating rounds, best of each: a shared machine's load drifts within a run.
+    best = [math.inf] * len(work)
+    matmul = 0.0
+    for _ in range(args.rounds):
+      matmul = max(matmul, benchlib.matmul_flops_per_second())
+      for i, (_, _, exe, fn_args, _, _) in enumerate(work):
+        best[i] = min(best[i], benchlib.time_call(exe, *fn_args, min_seconds=args.seconds))
+    print(f"batch {batch}: float32 matmul 2048² {matmul / 1e9:.0f} GFLOP/s (best of "
+          f"{args.rounds} rounds)", flush=True)
+    for (name, code, _, _, compile_s, flops), secs in zip(work, best):
+      rows.append((name, code, batch, f"{compile_s:.1f}", f"{batch / secs:.2f}",
+                   f"{1e3 * secs / batch:.1f}", f"{flops / batch / 1e9:.2f}",
+                   f"{flops / secs / 1e9:.0f}", f"{flops / secs / matmul:.2f}"))
   print(f"stage 1: {n_params / 1e6:.2f}M parameters (E + f), prior 64², image {size}²")
-  benchlib.print_table(["work", "convs", "batch", "compile s", "images/s", "ms/image",
+  benchlib.print_table(["work", "code", "batch", "compile s", "images/s", "ms/image",
                         "GFLOP/image", "GFLOP/s", "of matmul"], rows)
-
 
 if __name__ == "__main__":
   main()

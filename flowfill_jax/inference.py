@@ -28,7 +28,7 @@ import numpy as np
 from flax import serialization
 from numpy.typing import ArrayLike
 
-from flowfill_jax import factory, fileio, image_ops, resize
+from flowfill_jax import compilation, factory, fileio, image_ops, resize
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
@@ -103,15 +103,15 @@ class Inpainter:
     self.structure_vars = structure_vars
     self.generator_params = generator_params
     self.temperature = config.structure.temperature
-    self._complete = jax.jit(self.two_stage.complete, static_argnames=("num",))
-    self._texture = jax.jit(self.two_stage.texture)
+    self._complete = compilation.jit(self.two_stage.complete, static_argnames=("num",))
+    self._texture = compilation.jit(self.two_stage.texture)
     s = self.structure
-    self._encode = jax.jit(functools.partial(s.apply, method=s.encode),
+    self._encode = compilation.jit(functools.partial(s.apply, method=s.encode),
                            static_argnames=("standardized",))
-    self._decode = jax.jit(functools.partial(s.apply, method=s.decode),
+    self._decode = compilation.jit(functools.partial(s.apply, method=s.decode),
                            static_argnames=("standardized",))
-    self._log_prob = jax.jit(functools.partial(s.apply, method=s.log_prob))
-    self._prior_bits = jax.jit(functools.partial(s.apply, method=s.prior_bits_per_dim))
+    self._log_prob = compilation.jit(functools.partial(s.apply, method=s.log_prob))
+    self._prior_bits = compilation.jit(functools.partial(s.apply, method=s.prior_bits_per_dim))
 
   @classmethod
   def from_workdir(cls, workdir: str | None = None) -> "Inpainter":

