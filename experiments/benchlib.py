@@ -5,9 +5,16 @@ import time
 import jax
 import jax.numpy as jnp
 
+from flowfill_jax import compilation
+
 
 def compiled(fn, *args, **jit_kwargs):
-  """(compiled executable, compile seconds, XLA's FLOP count) of `jit(fn)(*args)`."""
+  """(compiled executable, compile seconds, XLA's FLOP count) of `jit(fn)(*args)`.
+
+  Compiled with the package's XLA options (`flowfill_jax.compilation`) unless
+  `compiler_options` is given.
+  """
+  jit_kwargs.setdefault("compiler_options", compilation.compiler_options())
   start = time.perf_counter()
   exe = jax.jit(fn, **jit_kwargs).lower(*args).compile()
   seconds = time.perf_counter() - start

@@ -132,15 +132,19 @@ def _flat_params(workdir) -> dict:
 
 
 def _assert_same_training(actual, expected, tolerance: float, stage: str) -> None:
-  """Parameter vectors equal to `tolerance` relative (L2), every entry to 10× that absolute.
+  """Parameter vectors equal to `tolerance` relative (L2), every entry to a quarter of one
+  Adam step (the tiny config's learning rate).
 
-  Devices and processes sum the gradients in other orders (float32 rounding, ~1e-7); Adam
-  divides each update by the gradient's own scale, so where a gradient is near zero that
-  rounding can move one entry by up to ~1e-5 in a few steps while the rest agree to 1e-7.
+  Devices and processes sum the gradients in other orders (float32 rounding, ~1e-7), and
+  XLA's convolution kernels block a batch of 4 per device otherwise than one of 16. Adam
+  divides each update by the gradient's own scale, so where a gradient is near zero (a 3×3
+  tap at the corner of a 2² map) that rounding can move one entry by ~1e-4 in a few steps
+  while the rest agree to 1e-7.
   """
   relative = np.linalg.norm(actual - expected) / np.linalg.norm(expected)
   assert relative <= tolerance, f"{stage}: relative L2 difference {relative:.2e}"
-  np.testing.assert_allclose(actual, expected, rtol=0, atol=10 * tolerance, err_msg=stage)
+  lr = tiny_config()[stage].lr
+  np.testing.assert_allclose(actual, expected, rtol=0, atol=0.25 * lr, err_msg=stage)
 
 
 def test_data_parallel_on_four_devices_matches_one_device(four_device_run, trained_run):
