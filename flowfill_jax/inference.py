@@ -107,9 +107,9 @@ class Inpainter:
     self._texture = compilation.jit(self.two_stage.texture)
     s = self.structure
     self._encode = compilation.jit(functools.partial(s.apply, method=s.encode),
-                           static_argnames=("standardized",))
+                                   static_argnames=("standardized",))
     self._decode = compilation.jit(functools.partial(s.apply, method=s.decode),
-                           static_argnames=("standardized",))
+                                   static_argnames=("standardized",))
     self._log_prob = compilation.jit(functools.partial(s.apply, method=s.log_prob))
     self._prior_bits = compilation.jit(functools.partial(s.apply, method=s.prior_bits_per_dim))
 

@@ -200,8 +200,8 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
 
   frozen = stage.frozen(repl)  # stage 1's variables for stage 2; None for stage 1
   shardings = (repl, batch_sh, repl, repl)
-  train_step = compilation.jit(stage.train_step, in_shardings=shardings, out_shardings=(repl, repl),
-                       donate_argnums=0)
+  train_step = compilation.jit(stage.train_step, in_shardings=shardings,
+                               out_shardings=(repl, repl), donate_argnums=0)
   eval_step = compilation.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
   sample_rows = compilation.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl)
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
