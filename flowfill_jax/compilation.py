@@ -18,15 +18,22 @@ _YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 EIGEN_CONVOLUTIONS = {_YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
 
+# The first jaxlib seen to know the option (an option XLA does not know fails every compile).
+_FIRST_JAXLIB = (0, 10, 2)
+
+
 def _version(text: str) -> tuple[int, ...]:
-  return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
+  return tuple(int(part) for part in text.split(".")[:3] if part.isdigit())
 
 
 def compiler_options() -> dict[str, str] | None:
-  """The options `jit` compiles with: None where the user chose, or the jaxlib predates YNN convs."""
+  """The options `jit` compiles with: None where the user chose, or on an older jaxlib."""
   if _YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", ""):
     return None
-  if _version(importlib.metadata.version("jaxlib")) < (0, 10):
+  try:
+    if _version(importlib.metadata.version("jaxlib")) < _FIRST_JAXLIB:
+      return None
+  except importlib.metadata.PackageNotFoundError:  # a jaxlib built in place: leave XLA be
     return None
   return dict(EIGEN_CONVOLUTIONS)
 
