@@ -108,5 +108,6 @@ def main():
   benchlib.print_table(["work", "code", "batch", "compile s", "images/s", "ms/image",
                         "GFLOP/image", "GFLOP/s", "of matmul"], rows)
 
+
 if __name__ == "__main__":
   main()

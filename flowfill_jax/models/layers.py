@@ -107,19 +107,16 @@ def live_taps_conv(lhs, rhs, window_strides, padding, *, rhs_dilation=None,
   """
   rank = rhs.ndim - 2
   dilation = tuple(rhs_dilation or (1,) * rank)
-  if (padding != "SAME" or any(s != 1 for s in window_strides)
-      or any(s != 1 for s in kwargs.get("lhs_dilation") or ())
-      or any(k % 2 == 0 for k in rhs.shape[:rank])):
-    return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, rhs_dilation=dilation,
-                                        dimension_numbers=dimension_numbers, **kwargs)
-  keep, live_dilation = [], []
-  for k, d, size in zip(rhs.shape[:rank], dilation, lhs.shape[1:1 + rank]):
-    c = k // 2
-    r = min(c, (size - 1) // d)
-    keep.append(slice(c - r, c + r + 1))
-    live_dilation.append(d if r else 1)  # a single tap: no dilation (XLA's plain 1×1 path)
-  return jax.lax.conv_general_dilated(lhs, rhs[tuple(keep)], window_strides, "SAME",
-                                      rhs_dilation=tuple(live_dilation),
+  if (padding == "SAME" and all(s == 1 for s in window_strides)
+      and all(s == 1 for s in kwargs.get("lhs_dilation") or ())
+      and all(k % 2 for k in rhs.shape[:rank])):
+    keep, live_dilation = [], []
+    for k, d, size in zip(rhs.shape[:rank], dilation, lhs.shape[1:1 + rank]):
+      r = min(k // 2, (size - 1) // d)  # live taps each side of the centre
+      keep.append(slice(k // 2 - r, k // 2 + r + 1))
+      live_dilation.append(d if r else 1)  # a single tap: no dilation (XLA's plain 1×1 path)
+    rhs, dilation = rhs[tuple(keep)], tuple(live_dilation)
+  return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, rhs_dilation=dilation,
                                       dimension_numbers=dimension_numbers, **kwargs)
 
 
