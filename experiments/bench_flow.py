@@ -8,12 +8,13 @@ that a drifting load on a shared machine hits every row alike.
 
   python experiments/bench_flow.py [--batch 1 16] [--image-size 256] [--code before after]
 
-`--code before after` times both in one run: `after` is the package as it is (its jits keep
-XLA:CPU's Eigen convolutions, `flowfill_jax.compilation`; GatedConv cuts kernel taps that only
-read padding, `layers.live_taps_conv`); `before` is the code before those two changes (XLA's
-default options, which on jaxlib 0.10 send convolutions to YNNPACK, and full kernels);
-`eigen-only` and `taps-only` make one of the two changes.
-XLA's FLOP count is the same for both: it never counted the taps that read padding.
+`--code before after` times both in one run: `after` is the package as it is; `before` is the
+code before three changes to it: XLA:CPU's Eigen convolutions in every jit (`flowfill_jax.compilation`;
+XLA's default on jaxlib 0.10 sends convolutions to YNNPACK), GatedConv's cut of the kernel taps that
+only read padding (`layers.live_taps_conv`), and contextual attention's patches as strided slices
+(`encoder._patches`; before, `lax.conv_general_dilated_patches`, a grouped convolution). The other
+choices make one change (`eigen-only`, `taps-only`, `slices-only`) or all but the last (`no-slices`).
+XLA's FLOP count is nearly the same for all: it never counted the taps that read padding.
 """
 
 import argparse
@@ -28,20 +29,31 @@ import numpy as np
 import optax
 
 from flowfill_jax import compilation
-from flowfill_jax.models import layers
+from flowfill_jax.models import encoder, layers
 from flowfill_jax.models.flow import StructurePrior
 
-CODE = {  # name: (package's compiler options?, live kernel taps?)
-    "before": (False, False), "eigen-only": (True, False), "taps-only": (False, True),
-    "after": (True, True)}
+CODE = {  # name: the changes it makes
+    "before": set(), "eigen-only": {"eigen"}, "taps-only": {"taps"}, "slices-only": {"slices"},
+    "no-slices": {"eigen", "taps"}, "after": {"eigen", "taps", "slices"}}
 
 
+def grouped_conv_patches(x, size, stride):
+  """Contextual attention's patches as they were computed before `encoder._patches`."""
+  return jax.lax.conv_general_dilated_patches(x, (size, size), (stride, stride), "SAME",
+                                              dimension_numbers=("NHWC", "OIHW", "NHWC"))
+
+
+@contextlib.contextmanager
 def code_version(name):
-  """(compiler options, context to trace in) of the code `name`, one of CODE."""
-  options, taps = CODE[name]
-  return (compilation.compiler_options() if options else None,
-          contextlib.nullcontext() if taps else
-          mock.patch.object(layers, "live_taps_conv", jax.lax.conv_general_dilated))
+  """Trace inside it for the code `name`, one of CODE; yields that code's compiler options."""
+  changes = CODE[name]
+  with contextlib.ExitStack() as stack:
+    if "taps" not in changes:
+      stack.enter_context(mock.patch.object(layers, "live_taps_conv",
+                                            jax.lax.conv_general_dilated))
+    if "slices" not in changes:
+      stack.enter_context(mock.patch.object(encoder, "_patches", grouped_conv_patches))
+    yield compilation.compiler_options() if "eigen" in changes else None
 
 
 def main():
@@ -86,9 +98,8 @@ def main():
                                                               masked, masks)),
                               ("sampling", sample, (params, key, masked, masks))):
       for code in args.code:
-        options, tracing = code_version(code)
         fresh = lambda *a, fn=fn: fn(*a)  # a new function: JAX's trace cache is per function
-        with tracing:
+        with code_version(code) as options:
           exe, compile_s, flops = benchlib.compiled(fresh, *fn_args, compiler_options=options)
         work.append((name, code, exe, fn_args, compile_s, flops))
     # Alternating rounds, best of each: a shared machine's load drifts within a run.

@@ -30,10 +30,23 @@ GATED_ELU_INIT = nn.initializers.variance_scaling(5.0, "fan_in", "truncated_norm
 
 
 def _patches(x: jax.Array, size: int, stride: int) -> jax.Array:
-  """[B, H, W, C] → [B, H/stride, W/stride, C·size²] ('SAME' padded patches)."""
-  return jax.lax.conv_general_dilated_patches(
-      x, (size, size), (stride, stride), "SAME",
-      dimension_numbers=("NHWC", "OIHW", "NHWC"))
+  """[B, H, W, C] → [B, ⌈H/stride⌉, ⌈W/stride⌉, C·size²]: 'SAME' padded patches, channels
+  (c, i, j) as `lax.conv_general_dilated_patches` orders them.
+
+  Strided slices, not that function: it is a grouped convolution with a one-hot kernel, and
+  its transpose (the overlap-add that pastes patches back) a base-dilated one; XLA:CPU runs
+  both on a slow path, each as long as a big convolution. Slices transpose to pads and adds.
+  """
+  b, h, w, c = x.shape
+  out, pads = [], []
+  for n in (h, w):
+    out.append(-(-n // stride))
+    total = max((out[-1] - 1) * stride + size - n, 0)
+    pads.append((total // 2, total - total // 2))
+  x = jnp.pad(x, ((0, 0), *pads, (0, 0)))
+  taps = [x[:, i:i + stride * (out[0] - 1) + 1:stride, j:j + stride * (out[1] - 1) + 1:stride]
+          for i in range(size) for j in range(size)]
+  return jnp.stack(taps, axis=-1).reshape(b, out[0], out[1], c * size * size)
 
 
 def _diagonal_sum(scores: jax.Array, k: int) -> jax.Array:
