@@ -150,5 +150,5 @@ def test_live_taps_conv_cuts_dead_taps_and_equals_the_full_conv(kernel, dilation
   # XLA's cost analysis counts only in-bounds taps either way; the kernel convolved shows the cut.
   jaxpr = jax.make_jaxpr(lambda x, w: loss(live_taps_conv, x, w)[1])(x, w)
   (conv,) = [e for e in jaxpr.eqns if e.primitive.name == "conv_general_dilated"]
-  live = tuple(min(kernel // 2, (size - 1) // d) * 2 + 1 for size, d in zip((8, 6), dilation))
-  assert conv.invars[1].aval.shape == (*live, 4, 6)
+  live_shape = tuple(min(kernel // 2, (size - 1) // d) * 2 + 1 for size, d in zip((8, 6), dilation))
+  assert conv.invars[1].aval.shape == (*live_shape, 4, 6)
