@@ -145,6 +145,33 @@ class StructurePriorTest(chex.TestCase):
     self.assertGreater(float(optax.tree.norm(grads)), 0.0)
 
 
+def test_batched_condition_terms_compute_what_each_step_computes(monkeypatch):
+  """A level's K steps' cond terms in one conv (`bijectors.condition_terms`) change no
+  figure: latents, log-dets, the inverse and the parameter gradient equal those of each
+  step convolving ft_l itself (in float64, where only the summation order differs)."""
+  with jax.enable_x64(True):
+    flow = flow_lib.ConditionalFlow(levels=2, steps=3, hidden=8, scan_unroll=1)
+    x, conds = _small_flow_inputs(jnp.float64, batch=2)
+    variables = flow.init(jax.random.key(1), x, conds, method=flow.forward)
+    variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
+                        jax.random.key(2), 0.1)
+
+    def figures():
+      def nll(params):
+        _, logdet, logp = flow.apply({**variables, "params": params}, x, conds,
+                                     method=flow.forward)
+        return -jnp.sum(logdet + logp)
+      latents, logdet, logp = flow.apply(variables, x, conds, method=flow.forward)
+      x_back, logdet_inv, _ = flow.apply(variables, latents, conds, method=flow.inverse)
+      return latents, logdet, logp, x_back, logdet_inv, jax.grad(nll)(variables["params"])
+
+    batched = figures()
+    monkeypatch.setattr(flow_lib, "condition_terms", lambda *_: None)
+    per_step = figures()
+    for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(per_step)):
+      np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
 @pytest.mark.slow
 def test_standardized_latents_round_trip():
   """ε-coordinates (what sampling and stage-2 noise use) decode back to the same prior."""

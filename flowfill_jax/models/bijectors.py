@@ -68,17 +68,64 @@ class SoftPermutation(Bijector):
     return y, jnp.zeros((x.shape[0],), x.dtype)
 
 
+def _conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
+                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class ConcatConv(nn.Module):
+  """A 3×3 conv of concat([x, cond]), computed as conv(x, W_x) + conv(cond, W_c) + b.
+
+  The parameters are nn.Conv's (`kernel` [3, 3, C_x + C_cond, F], `bias`). The
+  cond term can come in precomputed (`condition_terms` does all K flow steps of a
+  level in one conv); x may be None (an injector reads only the condition).
+  """
+
+  features: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array | None, cond: jax.Array,
+               cond_term: jax.Array | None = None) -> jax.Array:
+    cx = 0 if x is None else x.shape[-1]
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (3, 3, cx + cond.shape[-1], self.features))
+    bias = self.param("bias", nn.initializers.zeros, (self.features,))
+    y = (_conv3x3(cond, kernel[:, :, cx:]) if cond_term is None else cond_term) + bias
+    return y if x is None else y + _conv3x3(x, kernel[:, :, :cx])
+
+
 class AffineSubnet(nn.Module):
-  """Conv3×3 → ReLU → Conv1×1 → ReLU → Conv3×3, last layer zero-initialised."""
+  """Conv3×3 → ReLU → Conv1×1 → ReLU → Conv3×3 of [x, cond], last layer zero-initialised."""
 
   out_features: int
   hidden: int = 64
 
   @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
-    x = nn.relu(nn.Conv(self.hidden, (3, 3))(x))
-    x = nn.relu(nn.Conv(self.hidden, (1, 1))(x))
-    return nn.Conv(self.out_features, (3, 3), kernel_init=nn.initializers.zeros)(x)
+  def __call__(self, x: jax.Array | None, cond: jax.Array,
+               cond_term: jax.Array | None = None) -> jax.Array:
+    h = nn.relu(ConcatConv(self.hidden, name="Conv_0")(x, cond, cond_term))
+    h = nn.relu(nn.Conv(self.hidden, (1, 1), name="Conv_1")(h))
+    return nn.Conv(self.out_features, (3, 3), kernel_init=nn.initializers.zeros,
+                   name="Conv_2")(h)
+
+
+def condition_terms(affine: dict, cond: jax.Array,
+                    x_channels: int) -> tuple[jax.Array, jax.Array]:
+  """The cond parts of the first convs of a level's K steps, in one conv.
+
+  `affine` holds the K steps' stacked `ConditionalAffine` parameters ([K, ...]),
+  `x_channels` the flow state's channels. Returns the injectors' and the couplings'
+  terms, each [K, B, H, W, hidden]. One conv with K·2·hidden outputs runs faster
+  than 2K narrow ones, and its input gradient is one conv too, not a 2K-way sum.
+  """
+  c1 = x_channels // 2
+  kernel = jnp.concatenate([affine["injector"]["Conv_0"]["kernel"],
+                            affine["coupling"]["Conv_0"]["kernel"][:, :, :, c1:]], -1)
+  k, kh, kw, c, f2 = kernel.shape
+  kernel = jnp.moveaxis(kernel, 0, -2).reshape(kh, kw, c, k * f2)
+  terms = _conv3x3(cond, kernel).reshape(cond.shape[:-1] + (k, f2))
+  injector_terms, coupling_terms = jnp.split(jnp.moveaxis(terms, -2, 0), 2, axis=-1)
+  return injector_terms, coupling_terms
 
 
 def scale_and_shift(raw: jax.Array, scale_fn: str,
@@ -104,6 +151,8 @@ class ConditionalAffine(Bijector):
   """Affine injector on all channels, then a conditional affine coupling (eq. 6, 5).
 
   injector: h = h * s(ft) + t(ft); coupling: h2 = h2 * s(h1, ft) + t(h1, ft).
+  `cond_terms`: the (injector, coupling) cond terms of the subnets' first convs, when
+  the caller has them (`condition_terms`).
   """
 
   hidden: int = 64
@@ -111,17 +160,18 @@ class ConditionalAffine(Bijector):
   clamp: float = 3.0
 
   @nn.compact
-  def __call__(self, x: jax.Array, cond: jax.Array,
-               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
+  def __call__(self, x: jax.Array, cond: jax.Array, inverse: bool = False,
+               cond_terms: Sequence[jax.Array] | None = None) -> tuple[jax.Array, jax.Array]:
     c = x.shape[-1]
     c1 = c // 2
+    injector_term, coupling_term = (None, None) if cond_terms is None else cond_terms
     injector = AffineSubnet(2 * c, self.hidden, name="injector")
     coupling = AffineSubnet(2 * (c - c1), self.hidden, name="coupling")
-    s_inj, log_s_inj, t_inj = scale_and_shift(injector(cond), self.scale_fn, self.clamp)
+    s_inj, log_s_inj, t_inj = scale_and_shift(injector(None, cond, injector_term),
+                                              self.scale_fn, self.clamp)
 
     def coupling_params(h1):
-      return scale_and_shift(coupling(jnp.concatenate([h1, cond], -1)),
-                             self.scale_fn, self.clamp)
+      return scale_and_shift(coupling(h1, cond, coupling_term), self.scale_fn, self.clamp)
 
     if not inverse:
       h = x * s_inj + t_inj
@@ -137,17 +187,19 @@ class ConditionalAffine(Bijector):
 
 
 class FlowStep(Bijector):
-  """ActNorm → soft permutation → conditional affine."""
+  """ActNorm → soft permutation → conditional affine (`cond_terms` as there)."""
 
   hidden: int = 64
   scale_fn: str = "sigmoid"
   clamp: float = 3.0
 
   @nn.compact
-  def __call__(self, x: jax.Array, cond: jax.Array,
-               inverse: bool = False) -> tuple[jax.Array, jax.Array]:
-    layers = [ActNorm(name="actnorm"), SoftPermutation(name="permutation"),
-              ConditionalAffine(self.hidden, self.scale_fn, self.clamp, name="affine")]
+  def __call__(self, x: jax.Array, cond: jax.Array, inverse: bool = False,
+               cond_terms: Sequence[jax.Array] | None = None) -> tuple[jax.Array, jax.Array]:
+    actnorm, permutation = ActNorm(name="actnorm"), SoftPermutation(name="permutation")
+    affine = ConditionalAffine(self.hidden, self.scale_fn, self.clamp, name="affine")
+    layers = [actnorm, permutation,
+              lambda x, cond, inverse: affine(x, cond, inverse, cond_terms)]
     logdet = jnp.zeros((x.shape[0],), x.dtype)
     for layer in (reversed(layers) if inverse else layers):
       x, ld = layer(x, cond, inverse=inverse)

@@ -26,6 +26,7 @@ from flowfill_jax.models.bijectors import (
   FlowStep,
   Split,
   TopPrior,
+  condition_terms,
   destandardize,
   gaussian_log_prob,
   squeeze,
@@ -39,18 +40,18 @@ def _scan_steps(steps: int, reverse: bool, unroll):
   return nn.scan(_inverse_body if reverse else _forward_body, length=steps,
                  reverse=reverse, unroll=unroll, variable_axes={"params": 0, "constants": 0},
                  split_rngs={"params": True},
-                 in_axes=nn.broadcast)  # pyright: ignore[reportArgumentType] (flax types it int)
+                 in_axes=(nn.broadcast, 0))  # pyright: ignore[reportArgumentType] (flax types it int)
 
 
-def _forward_body(step, carry, cond):
+def _forward_body(step, carry, cond, cond_terms):
   h, logdet = carry
-  h, ld = step.forward(h, cond)
+  h, ld = step(h, cond, inverse=False, cond_terms=cond_terms)
   return (h, logdet + ld), None
 
 
-def _inverse_body(step, carry, cond):
+def _inverse_body(step, carry, cond, cond_terms):
   h, logdet = carry
-  h, ld = step.inverse(h, cond)
+  h, ld = step(h, cond, inverse=True, cond_terms=cond_terms)
   return (h, logdet + ld), None
 
 
@@ -72,9 +73,17 @@ class FlowLevel(nn.Module):
     else:
       self.top = TopPrior(self.learn_top)
 
+  def _condition_terms(self, cond, channels):
+    """All K steps' cond terms (`condition_terms`), from their stacked parameters; None
+    while initialising, when the steps create those parameters and compute their own."""
+    if self.is_initializing():
+      return None
+    return condition_terms(self.variables["params"]["step"]["affine"], cond, channels)
+
   def _run_steps(self, h, cond, inverse):
     scan = _scan_steps(self.steps, inverse, self.scan_unroll)
-    (h, logdet), _ = scan(self.step, (h, jnp.zeros((h.shape[0],), h.dtype)), cond)
+    carry = (h, jnp.zeros((h.shape[0],), h.dtype))
+    (h, logdet), _ = scan(self.step, carry, cond, self._condition_terms(cond, h.shape[-1]))
     return h, logdet
 
   def forward(self, x: jax.Array, cond: jax.Array, *,
