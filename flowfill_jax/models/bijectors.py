@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen.dtypes import promote_dtype
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
@@ -69,6 +70,7 @@ class SoftPermutation(Bijector):
 
 
 def _conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  x, kernel = promote_dtype(x, kernel)  # as nn.Conv does
   return jax.lax.conv_general_dilated(x, kernel, (1, 1), "SAME",
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
