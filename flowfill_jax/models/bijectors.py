@@ -6,6 +6,7 @@ forward's, and log-dets are per example (shape [B]). The one compact
 `__call__(x, cond, inverse)` holds the parameters, so both directions share them.
 """
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -75,6 +76,11 @@ def _conv3x3(x: jax.Array, kernel: jax.Array) -> jax.Array:
                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
+def _cond_rows(kernel: jax.Array, x_channels: int) -> jax.Array:
+  """A `ConcatConv` kernel's (or a stack of them) input rows that read cond: x's come first."""
+  return kernel[..., x_channels:, :]
+
+
 class ConcatConv(nn.Module):
   """A 3×3 conv of concat([x, cond]), computed as conv(x, W_x) + conv(cond, W_c) + b.
 
@@ -92,8 +98,8 @@ class ConcatConv(nn.Module):
     kernel = self.param("kernel", nn.initializers.lecun_normal(),
                         (3, 3, cx + cond.shape[-1], self.features))
     bias = self.param("bias", nn.initializers.zeros, (self.features,))
-    y = (_conv3x3(cond, kernel[:, :, cx:]) if cond_term is None else cond_term) + bias
-    return y if x is None else y + _conv3x3(x, kernel[:, :, :cx])
+    y = (_conv3x3(cond, _cond_rows(kernel, cx)) if cond_term is None else cond_term) + bias
+    return y if x is None else y + _conv3x3(x, kernel[..., :cx, :])
 
 
 class AffineSubnet(nn.Module):
@@ -120,9 +126,9 @@ def condition_terms(affine: dict, cond: jax.Array,
   terms, each [K, B, H, W, hidden]. One conv with K·2·hidden outputs runs faster
   than 2K narrow ones, and its input gradient is one conv too, not a 2K-way sum.
   """
-  c1 = x_channels // 2
-  kernel = jnp.concatenate([affine["injector"]["Conv_0"]["kernel"],
-                            affine["coupling"]["Conv_0"]["kernel"][:, :, :, c1:]], -1)
+  kernel = jnp.concatenate([_cond_rows(affine["injector"]["Conv_0"]["kernel"], 0),
+                            _cond_rows(affine["coupling"]["Conv_0"]["kernel"], x_channels // 2)],
+                           -1)
   k, kh, kw, c, f2 = kernel.shape
   kernel = jnp.moveaxis(kernel, 0, -2).reshape(kh, kw, c, k * f2)
   terms = _conv3x3(cond, kernel).reshape(cond.shape[:-1] + (k, f2))
@@ -200,8 +206,7 @@ class FlowStep(Bijector):
                cond_terms: Sequence[jax.Array] | None = None) -> tuple[jax.Array, jax.Array]:
     actnorm, permutation = ActNorm(name="actnorm"), SoftPermutation(name="permutation")
     affine = ConditionalAffine(self.hidden, self.scale_fn, self.clamp, name="affine")
-    layers = [actnorm, permutation,
-              lambda x, cond, inverse: affine(x, cond, inverse, cond_terms)]
+    layers = [actnorm, permutation, functools.partial(affine, cond_terms=cond_terms)]
     logdet = jnp.zeros((x.shape[0],), x.dtype)
     for layer in (reversed(layers) if inverse else layers):
       x, ld = layer(x, cond, inverse=inverse)
