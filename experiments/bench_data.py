@@ -22,6 +22,7 @@ def main():
   parser.add_argument("--size", type=int, default=256)
   parser.add_argument("--batch", type=int, default=16)
   parser.add_argument("--batches", type=int, default=20)
+  parser.add_argument("--workers", type=int, nargs="+", default=[0, 2])
   args = parser.parse_args()
 
   print(f"cores: {os.cpu_count()}")
@@ -39,7 +40,7 @@ def main():
   config = base_config().data
   config.name, config.image_size, config.batch_size = args.dataset, args.size, args.batch
   mesh = sharding.make_mesh()
-  for workers in (0, 2):
+  for workers in args.workers:
     config.num_workers = workers
     stream = input_pipeline.create_iterator(config, mesh, split="train", seed=0)
     next(stream)
@@ -48,7 +49,7 @@ def main():
       batch = next(stream)
     batch["image"].block_until_ready()
     rate = args.batches * args.batch / (time.perf_counter() - start)
-    print(f"pipeline {args.size}² batch {args.batch}, {workers} worker threads: "
+    print(f"pipeline {args.size}² batch {args.batch}, {workers} worker processes: "
           f"{rate:7.1f} images/s")
 
 

@@ -27,8 +27,9 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def compiler_options() -> dict[str, str] | None:
-  """The options `jit` compiles with: None where the user chose, or on an older jaxlib."""
-  if _YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", ""):
+  """The options `jit` compiles with: None where the user chose, on an older jaxlib, or off
+  the CPU (the option is XLA:CPU's alone)."""
+  if _YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", "") or jax.default_backend() != "cpu":
     return None
   try:
     if _version(importlib.metadata.version("jaxlib")) < _FIRST_JAXLIB:

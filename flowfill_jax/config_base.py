@@ -50,6 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
   s.residual = True  # f models I_s − base (known low-res content; in the hole, see base_fill)
   s.base_fill = "smooth"  # the base in the hole: a "smooth" (pull-push) fill or E's "coarse" output
   s.lowres_condition = True  # space-to-depth of [base, M↓, known share] appended to every ft_l
+  # Width of a 1×1 projection of that space-to-depth (0: appended as is; its 5·4^(l+1)
+  # channels then dominate f's parameters at the coarse levels).
+  s.lowres_width = 0
   s.cond_norm = True  # ActNorm on every ft_l
   s.learn_top = True  # conditional prior for z_L (Glow's learntop) instead of N(0, I)
   s.scan_unroll = 0  # flow steps per scan iteration; 0 = all (fully unrolled, fastest)

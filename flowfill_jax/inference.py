@@ -49,6 +49,7 @@ class Samples(NamedTuple):
 
 # Model fields added after runs were saved, with the value those runs were trained with.
 LEGACY_MODEL_FIELDS = {"smooth_fill": "harmonic"}
+LEGACY_STRUCTURE_FIELDS = {"lowres_width": 0}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -64,6 +65,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   known = base_config().to_dict()
   for field, value in LEGACY_MODEL_FIELDS.items():
     saved.setdefault("model", {}).setdefault(field, value)
+  for field, value in LEGACY_STRUCTURE_FIELDS.items():
+    saved["model"].setdefault("structure", {}).setdefault(field, value)
   for section in ("structure", "texture"):
     fields = set(saved.get("model", {}).get(section, {}))
     if fields != set(known["model"][section]):

@@ -13,7 +13,9 @@ deterministic pass with the fixed evaluation masks; its last batch is padded by
 repeating the last example and carries `valid` (host array, 1 = real example).
 """
 
+import collections
 import concurrent.futures
+import multiprocessing
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,10 +26,13 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh
 
 from flowfill_jax import datasets, masks, resize, sharding
-from flowfill_jax.datasets import DatasetError
+from flowfill_jax.datasets import DatasetError, photos
 
 DATA_ERRORS = (DatasetError,)
 FULL_SIZE_DATASETS = ("paris_streetview",)  # stored uncropped; 256 crops at load time
+# Training splits stored as whole photographs: squares of several scales cut at load time.
+MULTI_SCALE_TRAIN_DATASETS = ("photos",)
+PREFETCH_BATCHES = 2
 
 
 def _square_crop(image: np.ndarray, size: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -91,6 +96,9 @@ class _Examples:
     image = self.source[self._record(g)]["image"]
     if self.config.name in FULL_SIZE_DATASETS:
       image = _square_crop(image, self.size, rng if self.train else None)
+    elif self.train and self.config.name in MULTI_SCALE_TRAIN_DATASETS:
+      y0, x0, y1, x1 = photos.random_crop_box(rng, image.shape)
+      image = resize.image(image[y0:y1, x0:x1], self.size)
     else:
       image = resize.square(image, self.size)
     if self.train and rng.random() < 0.5:
@@ -103,9 +111,41 @@ def _global_batch(local: np.ndarray, mesh, batch_size: int) -> jax.Array:
                                                 (batch_size,) + local.shape[1:])
 
 
+# Worker processes: each builds its own `_Examples` once (its own open data source) and
+# returns example `g` by index, so a worker's output is the same as the main process's.
+_WORKER_EXAMPLES: "_Examples | None" = None
+
+
+def _start_worker(data_config: dict, split: str, seed: int, train: bool) -> None:
+  global _WORKER_EXAMPLES
+  _WORKER_EXAMPLES = _Examples(ml_collections.ConfigDict(data_config), split, seed, train)
+
+
+def _worker_example(g: int) -> tuple[np.ndarray, np.ndarray]:
+  assert _WORKER_EXAMPLES is not None
+  return _WORKER_EXAMPLES(g)
+
+
+def _example_pool(data_config: ml_collections.ConfigDict, split: str, seed: int,
+                  train: bool) -> concurrent.futures.ProcessPoolExecutor | None:
+  """`data.num_workers` processes (0: examples are made in this process). Python draws the
+  masks and crops, so threads would share one core; spawned (not forked) processes, since
+  forking a process that runs JAX's threads can deadlock."""
+  workers = data_config.get("num_workers", 0)
+  if not workers or not train:  # evaluation reads a few batches: not worth the start-up
+    return None
+  return concurrent.futures.ProcessPoolExecutor(
+      workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
+      initargs=(data_config.to_dict(), split, seed, train))
+
+
 def create_iterator(data_config: ml_collections.ConfigDict, mesh: Mesh, *, split: str, seed: int,
                     start_step: int = 0, train: bool = True) -> Iterator[dict]:
-  """Batches from `start_step` on (train: forever; eval: one pass over the split)."""
+  """Batches from `start_step` on (train: forever; eval: one pass over the split).
+
+  With `data.num_workers` > 0 the training examples of the next `PREFETCH_BATCHES`
+  batches are made in worker processes while the device runs the current step.
+  """
   batch_size = data_config.batch_size
   sharding.check_batch_size(batch_size, mesh)
   processes = jax.process_count()
@@ -114,27 +154,38 @@ def create_iterator(data_config: ml_collections.ConfigDict, mesh: Mesh, *, split
   local = batch_size // processes
   offset = jax.process_index() * local
   examples = _Examples(data_config, split, seed, train)
-  workers = data_config.get("num_workers", 0)
-  pool = concurrent.futures.ThreadPoolExecutor(workers) if workers else None
   steps = None if train else -(-len(examples) // batch_size)
 
+  def ids_of(step):
+    ids = [step * batch_size + offset + i for i in range(local)]
+    return [g if train else min(g, len(examples) - 1) for g in ids], ids
+
   def generate():
+    pool = _example_pool(data_config, split, seed, train)
+    pending = collections.deque()
     step = start_step
-    while steps is None or step < steps:
-      ids = [step * batch_size + offset + i for i in range(local)]
-      valid = np.array([g < len(examples) or train for g in ids], np.float32)
-      ids = [g if train else min(g, len(examples) - 1) for g in ids]
-      pairs = list(pool.map(examples, ids) if pool else map(examples, ids))
-      images = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
-      mask = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
-      batch: dict[str, Any] = {"image": _global_batch(images, mesh, batch_size),
-               "mask": _global_batch(mask, mesh, batch_size)}
-      if not train:
-        batch["valid"] = valid if processes == 1 else np.asarray(
-            multihost_utils.process_allgather(valid)).reshape(-1)
-      yield batch
-      step += 1
-    if pool:
-      pool.shutdown()
+    try:
+      while steps is None or step < steps:
+        if pool is None:
+          pairs = [examples(g) for g in ids_of(step)[0]]
+        else:
+          last = step + PREFETCH_BATCHES if steps is None else min(step + PREFETCH_BATCHES, steps)
+          for s in range(step + len(pending), last):
+            pending.append(pool.map(_worker_example, ids_of(s)[0]))
+          pairs = list(pending.popleft())
+        raw = ids_of(step)[1]
+        valid = np.array([g < len(examples) or train for g in raw], np.float32)
+        images = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
+        mask = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
+        batch: dict[str, Any] = {"image": _global_batch(images, mesh, batch_size),
+                                 "mask": _global_batch(mask, mesh, batch_size)}
+        if not train:
+          batch["valid"] = valid if processes == 1 else np.asarray(
+              multihost_utils.process_allgather(valid)).reshape(-1)
+        yield batch
+        step += 1
+    finally:
+      if pool is not None:
+        pool.shutdown(wait=False, cancel_futures=True)
 
   return generate()

@@ -225,6 +225,8 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
       log.info("%s step %d/%d | %s %.4f | lr %.2e | %.1f img/s | ETA %s", stage.name, done,
                sc.steps, stage.loss_name, summary[stage.loss_name], summary.get("lr", math.nan),
                rates["images_per_s"], format_eta(rates["eta_s"]))
+    if due(sc.checkpoint_every):  # first: a run stopped during the evaluation keeps the step
+      checkpoints.save(done, state)
     if due(sc.eval_every):
       val = evaluate(stage, state, eval_step, frozen, config, data_config, mesh, eval_key)
       writer.write(done, val)
@@ -236,8 +238,6 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
       write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, mesh,
                          sample_key, path)
       log.info("%s step %d | samples: %s", stage.name, done, path)
-    if due(sc.checkpoint_every):
-      checkpoints.save(done, state)
   checkpoints.close()
   writer.close()
   return summary

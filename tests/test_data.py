@@ -77,12 +77,12 @@ def test_demo_splits_counts_and_no_shared_pixels(data_dir):
   from flowfill_jax.datasets.builders import (
     DEMO_COUNTS,
     DEMO_OOD_PHOTOS,
-    _demo_photos,
+    demo_photos,
     demo_crops,
     demo_holdout,
   )
   assert DEMO_COUNTS == {"train": 4000, "test": 400, "test_ood": 200}
-  photos = _demo_photos()
+  photos = demo_photos()
   shapes = {name: photo.shape for name, photo in photos.items()}
   crops = {}
   for split, count in DEMO_COUNTS.items():
@@ -176,3 +176,17 @@ def test_sharded_batch_equals_unsharded(data_dir):
                           text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   assert json.loads(result.stdout.strip().splitlines()[-1]) == [1, 8, True, True]
+
+
+def test_worker_processes_make_the_same_batches(data_dir):
+  """Examples made in spawned worker processes (with prefetch) equal the in-process ones."""
+  mesh = sharding.make_mesh()
+  batches = {}
+  for workers in (0, 2):
+    config = _data_config(data_dir, num_workers=workers)
+    stream = input_pipeline.create_iterator(config, mesh, split="train", seed=3, start_step=2)
+    batches[workers] = [next(stream) for _ in range(3)]
+    stream.close()
+  for a, b in zip(batches[0], batches[2]):
+    np.testing.assert_array_equal(a["image"], b["image"])
+    np.testing.assert_array_equal(a["mask"], b["mask"])

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from PIL import Image, UnidentifiedImageError
 
 from flowfill_jax import resize
+from flowfill_jax.datasets import photos
 from flowfill_jax.errors import UserError
 
 log = logging.getLogger("flowfill_jax")
@@ -145,7 +146,7 @@ class ImageFolder(FolderBuilder):
     return super()._split_generators(dl_manager)
 
 
-def _demo_photos() -> dict[str, np.ndarray]:
+def demo_photos() -> dict[str, np.ndarray]:
   """Every real colour photograph the installed dependencies ship, loaded with no network.
 
   scikit-image 0.26 (`skimage.data`): astronaut, coffee, chelsea (`cat` is the same
@@ -234,7 +235,7 @@ def demo_crops(shapes: dict, split: str) -> list[tuple[str, tuple[int, int, int,
 
 
 class Demo(tfds.core.GeneratorBasedBuilder):
-  """Offline demo set: 128² crops at several scales of the ten photos `_demo_photos` lists.
+  """Offline demo set: 128² crops at several scales of the ten photos `demo_photos` lists.
 
   A demo, not a benchmark. `train` (4,000 crops) and `test` (400) come from the same eight
   photos (astronaut, chelsea, china, coffee, hubble_deep_field, immunohistochemistry,
@@ -259,7 +260,7 @@ class Demo(tfds.core.GeneratorBasedBuilder):
     }))
 
   def _split_generators(self, dl_manager):
-    photos = _demo_photos()
+    photos = demo_photos()
     shapes = {name: photo.shape for name, photo in photos.items()}
     return {split: self._generate_examples(photos, demo_crops(shapes, split))
             for split in DEMO_COUNTS}
@@ -271,21 +272,70 @@ class Demo(tfds.core.GeneratorBasedBuilder):
                             "box": np.array([y0, x0, y1, x1], np.int32)}
 
 
+class Photos(tfds.core.GeneratorBasedBuilder):
+  """The offline photo corpus (`datasets/photos.py` lists its 43 photographs and licences).
+
+  `train`: the 31 training photographs whole, at a short side of 512 (random crops at several
+  scales are cut at load time, `input_pipeline`); `validation` (200) and `test` (400): fixed
+  128² crops of 4 and 8 other photographs that no training crop ever comes from.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "43 photographs: 31 train, 4 validation, 8 test (whole photos)."}
+
+  def _info(self):
+    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
+        "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
+        "name": tfds.features.Text(),
+        "box": tfds.features.Tensor(shape=(4,), dtype=np.int32),  # y0, x0, y1, x1; train: whole
+    }))
+
+  def _split_generators(self, dl_manager):
+    return {split: self._generate_examples(split) for split in ("train", "validation", "test")}
+
+  def _generate_examples(self, split):
+    chosen = photos.load_photos(photos.split_names(split))
+    if split == "train":
+      for p in chosen:
+        h, w = p.pixels.shape[:2]
+        yield p.name, {"png": encode_png(p.pixels), "name": p.name,
+                       "box": np.array([0, 0, h, w], np.int32)}
+      return
+    for i, (p, (y0, x0, y1, x1)) in enumerate(photos.eval_crops(chosen, split)):
+      pixels = resize.image(p.pixels[y0:y1, x0:x1], photos.EVAL_CROP_SIZE)
+      yield f"{p.name}_{i}", {"png": encode_png(pixels), "name": p.name,
+                              "box": np.array([y0, x0, y1, x1], np.int32)}
+
+
 BUILDERS = {"celeba_hq": CelebaHq, "places2": Places2, "paris_streetview": ParisStreetview,
-            "image_folder": ImageFolder, "demo": Demo}
+            "image_folder": ImageFolder, "demo": Demo, "photos": Photos}
+# Built from files the package can reach (bundled photos, Debian packages): no manual_dir.
+SELF_CONTAINED = ("demo", "photos")
 
 
 class _DecodedSource:
-  """Random access to decoded uint8 images over a tfds array_record data source."""
+  """Random access to decoded uint8 images over a tfds array_record data source.
+
+  A split of at most `CACHED_RECORDS` records (whole photographs that many crops are cut
+  from) keeps its decoded images: decoding a large PNG per crop would starve the model.
+  """
+
+  CACHED_RECORDS = 64
 
   def __init__(self, source, name: str, split: str):
     self._source, self.name, self.split = source, name, split
+    self._cache: dict[int, np.ndarray] | None = {} if len(source) <= self.CACHED_RECORDS else None
 
   def __len__(self):
     return len(self._source)
 
   def __getitem__(self, index):
-    return {"image": decode_png(self._source[int(index)]["png"])}
+    index = int(index)
+    if self._cache is None:
+      return {"image": decode_png(self._source[index]["png"])}
+    if index not in self._cache:
+      self._cache[index] = decode_png(self._source[index]["png"])
+    return {"image": self._cache[index]}
 
 
 def load(name: str, split: str, *, data_dir: str | None = None,
@@ -296,11 +346,11 @@ def load(name: str, split: str, *, data_dir: str | None = None,
   data_dir = data_dir or default_data_dir()
   builder = BUILDERS[name](data_dir=data_dir, file_format="array_record")
   if not builder.is_prepared():
-    if name != "demo" and not manual_dir:
+    if name not in SELF_CONTAINED and not manual_dir:
       raise DatasetError(f"{name} is not prepared in {data_dir} and no manual_dir was given: "
                          f"pass --config.data.manual_dir=FOLDER holding "
                          f"{BUILDERS[name].layout()}")
-    if name != "demo" and not os.path.isdir(str(manual_dir)):
+    if name not in SELF_CONTAINED and not os.path.isdir(str(manual_dir)):
       raise DatasetError(f"{name}: manual_dir {manual_dir} is not a folder; expected it to "
                          f"hold {BUILDERS[name].layout()}")
     config = tfds.download.DownloadConfig(manual_dir=manual_dir)

@@ -207,7 +207,9 @@ class StructurePrior(nn.Module):
   conditional shift by the base image (known low-res content; in the hole E's coarse
   output, or with `base_fill` "smooth" the low-res view of `image_ops.smooth_fill`'s
   full-resolution fill) in front of f; `lowres_condition` appends the space-to-depth of
-  [base, M↓, known share] to every ft_l; `cond_norm` ActNorm-normalises each ft_l;
+  [base, M↓, known share] to every ft_l (projected to `lowres_width` channels by a 1×1
+  conv when that is > 0: the raw space-to-depth has 5·4^(l+1) channels, which at the
+  coarse levels outweigh the rest of f); `cond_norm` ActNorm-normalises each ft_l;
   `learn_top` gives z_L a conditional prior. All off is the paper's model.
   """
 
@@ -224,6 +226,7 @@ class StructurePrior(nn.Module):
   base_fill: str = "coarse"  # the base in the hole: E's "coarse" output or a "smooth" fill
   fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for base_fill "smooth"
   lowres_condition: bool = False
+  lowres_width: int = 0  # 0: the space-to-depth channels as they are
   cond_norm: bool = False
   learn_top: bool = False
   scan_unroll: int | bool = True
@@ -239,6 +242,9 @@ class StructurePrior(nn.Module):
       raise ValueError(f"base_fill {self.base_fill!r}: expected 'coarse' or 'smooth'")
     self.encoder = GatedEncoder(self.encoder_cnum, dtype=self.encoder_dtype)
     self.shift = ConditionalShift()
+    if self.lowres_condition and self.lowres_width:
+      self.lowres_projections = [nn.Conv(self.lowres_width, (1, 1), name=f"lowres_projection_{i}")
+                                 for i in range(self.levels)]
     if self.cond_norm:
       # eps 0.1: a channel that is constant in the first batch (a mask share) is not
       # blown up by 1/std.
@@ -269,8 +275,10 @@ class StructurePrior(nn.Module):
     if self.lowres_condition:
       shown = base if self.residual else (low.known_sum - 0.5 * low.known) * (1.0 - low.hole)
       lowres = jnp.concatenate([shown, low.hole, low.known], -1)
-      conds = [jnp.concatenate([c, condition.space_to_depth(lowres, 2 ** (i + 1))], -1)
-               for i, c in enumerate(conds)]
+      views = [condition.space_to_depth(lowres, 2 ** (i + 1)) for i in range(self.levels)]
+      if self.lowres_width:
+        views = [project(v) for project, v in zip(self.lowres_projections, views)]
+      conds = [jnp.concatenate([c, v], -1) for c, v in zip(conds, views)]
     if self.cond_norm:
       conds = [norm(c)[0] for norm, c in zip(self.cond_norms, conds)]
     return Condition(conds, base, coarse)
