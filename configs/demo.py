@@ -3,11 +3,9 @@
 Not a benchmark: the data are crops of ten bundled photographs (see README); the
 test split is held-out regions of the eight training photographs, test_ood two others.
 
-`--config configs/demo.py:ship` is the recipe of the demo model shipped in the package (~40
-min on 2 cores), exported with
-`python -m flowfill_jax.export --workdir RUN --out flowfill_jax/weights/demo`: the same model
-trained longer, with the harmonic fill, adversarial weight 0.1 and τ = 0.8 it was trained with
-before the quick start moved to the biharmonic fill, 0.03 and τ = 0.65.
+`--config configs/demo.py:ship` is the recipe of the demo model the package shipped before the
+photo model (configs/photos.py): the same model trained longer (~40 min on 2 cores), with the
+harmonic fill, adversarial weight 0.1 and τ = 0.8.
 """
 
 import ml_collections

@@ -58,6 +58,8 @@ def main():
   parser.add_argument("--start", type=int, default=0,
                       help="first image: tune on one range of the split, check on another")
   parser.add_argument("--bucket", default="20-40")
+  parser.add_argument("--dataset", default=None,
+                      help="default: the run's (e.g. photos, to probe a demo-trained model there)")
   parser.add_argument("--samples", type=int, default=4)
   parser.add_argument("--temperatures", type=float, nargs="+", default=None,
                       help="default: the run's τ")
@@ -76,6 +78,8 @@ def main():
     g_params = None  # stage 1 alone: the prior↑ rows only
   lpips_params = metrics.lpips.load_lpips(args.lpips_net)
   split = args.split or config.data.eval_split
+  if args.dataset:
+    config.data.name = args.dataset
   images, mask = load_split(config, split, args.num, args.bucket, args.seed, args.start)
   temps = args.temperatures or [config.structure.temperature]
   size = images.shape[1]

@@ -1,7 +1,7 @@
 """A web page for trying a model: paint a hole, get diverse completions ranked by likelihood.
 
   pip install -e ".[demo]"
-  python -m flowfill_jax.demo                      # the demo model shipped in the package
+  python -m flowfill_jax.demo                      # the model shipped in the package
   python -m flowfill_jax.demo --workdir runs/demo  # any trained run (or exported model)
 
 Serves on 127.0.0.1 (`--host`, `--port`) and prints the URL. Gradio, because it is what the
@@ -45,7 +45,7 @@ PRIOR_VIEW = 128  # priors (prior_size², e.g. 16²) are shown enlarged to this 
 
 
 def define_flags() -> None:
-  flags.DEFINE_string("workdir", None, "A trained run or exported model (default: the demo model "
+  flags.DEFINE_string("workdir", None, "A trained run or exported model (default: the model "
                       "shipped in the package).")
   flags.DEFINE_string("host", "127.0.0.1", "Address to serve on.")
   flags.DEFINE_integer("port", 7860, "Port to serve on (0: a free one).")
@@ -106,7 +106,7 @@ class DemoModel:
     start = time.perf_counter()
     demo = cls(Inpainter.from_workdir(workdir))
     demo.warm_up()
-    log.info("model %s loaded and compiled in %.1f s", workdir or "(shipped demo)",
+    log.info("model %s loaded and compiled in %.1f s", workdir or "(shipped model)",
                  time.perf_counter() - start)
     return demo
 

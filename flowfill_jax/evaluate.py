@@ -5,8 +5,9 @@
 
 Every image of the split is completed under each fixed mask bucket (20–40%, 40–60%,
 random 20–60%) with N samples at temperature τ, and every sample counts (no
-best-of-N): PSNR, SSIM and ℓ1 are means over all samples, FID and KID compare the
-Inception features of all samples with those of the split's ground-truth images,
+best-of-N): PSNR, SSIM and ℓ1 are means over all samples; KID compares the Inception
+features of all samples with those of the split's ground-truth images, FID those of
+one sample per image (averaged over the N sample columns: as many fakes as a baseline's),
 and diversity is the mean LPIPS over `num_pairs` pairs of samples of each input
 (the paper: 5 pairs). Images are scored at the model's size (256² for the paper's
 configs). Masks are the fixed evaluation set of each bucket (same seed, same masks,
@@ -71,10 +72,13 @@ class Settings:
   lpips_net: str
   fid_convention: str
   checkpoint_steps: dict
+  dataset: str | None = None  # None: the run's own (data.name)
 
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
     d["buckets"] = list(self.buckets)
+    if d["dataset"] is None:  # as folders written before the field was added hold it
+      del d["dataset"]
     return d
 
 
@@ -249,8 +253,12 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
         seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
         lpips_net: str = "vgg", inception_path: str | None = None,
         fid_convention: str = "pytorch_fid", data_dir: str | None = None,
-        baselines: tuple[str, ...] = (), progress: bool = True) -> dict:
+        baselines: tuple[str, ...] = (), progress: bool = True,
+        dataset: str | None = None) -> dict:
   """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results.
+
+  `dataset` evaluates on another dataset than the run's (`datasets.BUILDERS`), e.g. a model
+  of the photo corpus on the demo set's `test_ood`.
 
   `baselines` names classical methods (`classical.NAMES`) scored on the same images and masks;
   one that cannot run here (telea without OpenCV) is skipped with a note.
@@ -282,14 +290,19 @@ def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
   config = model.config
   if data_dir:
     config.data.data_dir = data_dir
+  if dataset:
+    from flowfill_jax.datasets import BUILDERS
+    if dataset not in BUILDERS:
+      raise UserError(f"--dataset {dataset!r}: expected one of {sorted(BUILDERS)}")
+    config.data.name = dataset
   settings = Settings(split=split, buckets=tuple(buckets), num_samples=num_samples,
                       temperature=float(model.temperature if temperature is None
                                         else temperature),
                       seed=seed, batch_size=batch_size, max_images=max_images,
                       num_pairs=num_pairs if num_samples >= 2 else 0, lpips_net=lpips_net,
                       fid_convention=fid_convention,
-                      checkpoint_steps=dict(model.checkpoint_steps))
-  out_dir = out_dir or os.path.join(workdir, "eval", split)
+                      checkpoint_steps=dict(model.checkpoint_steps), dataset=dataset)
+  out_dir = out_dir or os.path.join(workdir, "eval", f"{dataset}_{split}" if dataset else split)
   num_examples = _num_examples(config, split, max_images)
   mesh = sharding.make_mesh()
   try:
@@ -390,9 +403,12 @@ def _row(part: dict, real: dict, real_stats) -> dict:
   """One method's scores under one bucket from its parts."""
   fake = part["features"]
   kid_mean, kid_std = metrics.kid(real["features"], fake)
-  row = {"images": int(len(part["index"])), "samples": int(part["psnr"].size),
+  images = int(len(part["index"]))
+  row = {"images": images, "samples": int(part["psnr"].size),
          "hole_ratio": float(part["hole_ratio"].mean()),
-         "fid": metrics.fid.fid(metrics.FeatureStats.from_features(fake), real_stats),
+         "fid": equal_size_fid(fake, images, real_stats),
+         "fid_all_samples": metrics.fid.fid(metrics.FeatureStats.from_features(fake),
+                                            real_stats),
          "kid": kid_mean, "kid_std": kid_std,
          "l1_percent": float(part["l1_percent"].mean()), "psnr": float(part["psnr"].mean()),
          "ssim": float(part["ssim"].mean())}
@@ -400,6 +416,15 @@ def _row(part: dict, real: dict, real_stats) -> dict:
     if key in part:
       row[key] = float(part[key].mean())
   return row
+
+
+def equal_size_fid(features: np.ndarray, images: int, real_stats) -> float:
+  """FID with as many fakes as real images, whatever the samples per input: the mean over
+  sample columns (column j: every input's j-th sample). FID's bias falls with the set's size,
+  so pooling N samples per input would favour a sampler over a one-completion baseline."""
+  columns = features.reshape(images, -1, features.shape[-1])
+  return float(np.mean([metrics.fid.fid(metrics.FeatureStats.from_features(columns[:, j]),
+                                        real_stats) for j in range(columns.shape[1])]))
 
 
 def _fmt(value, digits):
@@ -428,14 +453,17 @@ def results_markdown(results: dict) -> str:
                      "completion per input, composited and scored by the same code on the same "
                      "images and masks; no diversity (–).")
   lines = [
-      f"# Evaluation of `{results['workdir']}` on its {s['split']} split",
+      f"# Evaluation of `{results['workdir']}` on "
+      + (f"{s['dataset']}/{s['split']}" if s.get("dataset") else f"its {s['split']} split"),
       "",
       f"{results['images']} images × {s['num_samples']} samples at τ = {s['temperature']:g} per "
       f"mask bucket, every sample counted (no best-of-N); masks: the fixed set of seed "
       f"{s['seed']}; checkpoints: stage 1 step {s['checkpoint_steps'].get('structure')}, "
       f"stage 2 step {s['checkpoint_steps'].get('texture')}; FID on the pool features of the FID "
       f"Inception ({s['fid_convention']} input convention) against the {results['images']} "
-      f"ground-truth images; LPIPS-GT: LPIPS {net} of each sample to its ground truth (mean over "
+      f"ground-truth images, with {results['images']} completions per method (ours: the mean "
+      f"over its {s['num_samples']} sample columns, so no method gains from a larger set; KID "
+      f"uses every sample); LPIPS-GT: LPIPS {net} of each sample to its ground truth (mean over "
       f"all samples); LPIPS: diversity, LPIPS {net} over {s['num_pairs']} pairs of samples per "
       f"input.{baseline_text} {results['date']}, {results.get('device', '')}.",
       "",
@@ -508,6 +536,8 @@ def define_flags() -> None:
   flags.DEFINE_enum("fid_convention", "pytorch_fid", ["pytorch_fid", "tf"],
                     "Resize and input range of the FID network (pytorch-fid's or TF's).")
   flags.DEFINE_string("data_dir", None, "Where the prepared tfds data live (default: the run's).")
+  flags.DEFINE_string("dataset", None, "Dataset to evaluate on (default: the run's), e.g. demo "
+                      "with --split test_ood.")
   flags.DEFINE_list("baselines", [], "Classical methods scored as extra rows on the same images "
                     f"and masks: {', '.join(classical.NAMES)} (telea: opencv-python-headless).")
   flags.mark_flags_as_required(["workdir"])
@@ -523,7 +553,7 @@ def main(argv: list[str]) -> None:
       batch_size=FLAGS.batch_size, max_images=FLAGS.max_images, num_pairs=FLAGS.num_pairs,
       lpips_net=FLAGS.lpips_net, inception_path=FLAGS.inception,
       fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir,
-      baselines=tuple(FLAGS.baselines))
+      baselines=tuple(FLAGS.baselines), dataset=FLAGS.dataset)
   print(results_markdown(results))
   print(f"wrote results.md, results.json and examples_*.png to {results['out_dir']}")
 

@@ -1,11 +1,11 @@
 """Export a trained run for inference: one small folder that `Inpainter.from_workdir`,
 `sample --workdir` and `demo --workdir` load like a run.
 
-  python -m flowfill_jax.export --workdir runs/demo_ship --out flowfill_jax/weights/demo
+  python -m flowfill_jax.export --workdir runs/photos --out flowfill_jax/weights/photos
 
 Writes `config.json`, `weights.msgpack` (E, f and G; no optimiser state, no D; parameters
 as float16 unless `--full-precision`) and `examples/` (a few images of the run's
-evaluation split, for the web demo). The package's shipped demo model was written by it.
+evaluation split, for the web demo). The package's shipped model was written by it.
 """
 
 import os

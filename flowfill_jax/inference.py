@@ -1,7 +1,7 @@
 """Use a trained run: diverse inpainting, semantic transfer, exact likelihoods, latents.
 
     from flowfill_jax.inference import Inpainter
-    model = Inpainter.from_workdir("runs/demo")   # or from_workdir() for the shipped demo model
+    model = Inpainter.from_workdir("runs/photos")   # or from_workdir() for the shipped model
     completions = model.inpaint(image, mask, num=8, temperature=0.8, seed=0)
 
 `from_workdir` takes a run written by `flowfill_jax.train`, a folder written by
@@ -36,8 +36,8 @@ from flowfill_jax.models.flow import flatten_latents, unflatten_latents
 
 # An exported model: `config.json` beside this file of E, f and G weights (Inpainter.export).
 WEIGHTS_FILE = "weights.msgpack"
-# The demo model that ships inside the package (`flowfill_jax/weights/demo`).
-SHIPPED_MODEL = str(importlib.resources.files("flowfill_jax") / "weights" / "demo")
+# The model that ships inside the package (`flowfill_jax/weights/photos`: configs/photos.py).
+SHIPPED_MODEL = str(importlib.resources.files("flowfill_jax") / "weights" / "photos")
 
 
 class Samples(NamedTuple):
@@ -119,10 +119,10 @@ class Inpainter:
   @classmethod
   def from_workdir(cls, workdir: str | None = None) -> "Inpainter":
     """A training run (latest checkpoints of both stages), an exported model, or with no
-    `workdir` the demo model shipped in the package."""
+    `workdir` the model shipped in the package."""
     if workdir is None:
       if not os.path.exists(os.path.join(SHIPPED_MODEL, WEIGHTS_FILE)):
-        raise UserError(f"this installation has no shipped demo model ({SHIPPED_MODEL} is "
+        raise UserError(f"this installation has no shipped model ({SHIPPED_MODEL} is "
                         "missing): pass --workdir with a run written by flowfill_jax.train")
       workdir = SHIPPED_MODEL
     if os.path.exists(os.path.join(workdir, WEIGHTS_FILE)):

@@ -3,8 +3,8 @@
   python -m flowfill_jax.sample --workdir runs/demo --image photo.png --mask mask.png \
       --out completions/ --num 8 [--rank] [--transfer-from target.png]
 
-Without `--workdir`, the demo model that ships inside the package (64², trained on the
-offline demo photographs); `--workdir` also takes a model written by `flowfill_jax.export`.
+Without `--workdir`, the model that ships inside the package (64², trained on the offline
+photo corpus, configs/photos.py); `--workdir` also takes a model written by `flowfill_jax.export`.
 
 (flags take dashes or underscores: --invert-mask = --invert_mask)
 
@@ -43,7 +43,7 @@ FLAGS = flags.FLAGS
 def define_flags() -> None:
   """Defined when run as a program only (absl flags are global; train.py has a --workdir)."""
   flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train or an exported model "
-                      "(default: the demo model shipped in the package).")
+                      "(default: the model shipped in the package).")
   flags.DEFINE_string("image", None, "The image to complete (PNG/JPEG, any size).")
   flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
   flags.DEFINE_string("out", None, "Output folder (created).")

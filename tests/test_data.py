@@ -77,9 +77,9 @@ def test_demo_splits_counts_and_no_shared_pixels(data_dir):
   from flowfill_jax.datasets.builders import (
     DEMO_COUNTS,
     DEMO_OOD_PHOTOS,
-    demo_photos,
     demo_crops,
     demo_holdout,
+    demo_photos,
   )
   assert DEMO_COUNTS == {"train": 4000, "test": 400, "test_ood": 200}
   photos = demo_photos()

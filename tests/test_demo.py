@@ -97,7 +97,7 @@ def test_handlers_rank_samples_keep_known_pixels_and_report_time(trained_run, tm
 
 @pytest.fixture(scope="module")
 def server():
-  """The page as a fresh install serves it: the demo model shipped in the package."""
+  """The page as a fresh install serves it: the model shipped in the package."""
   pytest.importorskip("gradio")
   page, url = demo_lib.serve(None, port=0, block=False)
   yield url

