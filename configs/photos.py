@@ -3,7 +3,7 @@
 The corpus (`flowfill_jax/datasets/photos.py`) is 43 photographs from Debian's wallpaper
 packages and the Python dependencies; `test` is 8 whole photographs no training crop comes
 from and `validation` 4 others, where settings are chosen (`data.eval_split`). The model is
-the demo's (64², prior 16²) trained longer on these photographs: ~45 min on 2 CPU cores.
+the demo's (64², prior 16²) trained longer on these photographs: 40 min on 2 CPU cores.
 
 `--config configs/photos.py:gpu` is the 128² recipe (prior 32², a larger G) for one GPU
 (experiments/notes_photos.md: an H200 runs its stage 1 at ~900 images/s after a 3-minute

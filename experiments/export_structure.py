@@ -2,7 +2,9 @@
 a stage-1 run back from a lent machine whose output folder takes files of 16 MB at most.
 
   python experiments/export_structure.py --workdir RUN --out structure.msgpack
-  python experiments/merge_structure.py ...  # see there: pair it with an exported model's G
+
+Its tree is `factory.abstract_structure_variables(config)`'s, as `Inpainter.export` stores
+stage 1 under "structure".
 """
 
 import argparse

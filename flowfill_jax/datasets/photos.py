@@ -40,7 +40,7 @@ _MATE = "/usr/share/backgrounds/mate/nature/{}.jpg"
 _PLASMA = "/usr/share/wallpapers/{}/contents/images/2560x1600.jpg"
 _LOMIRI = "/usr/share/backgrounds/{}.jpg"
 
-# name → file. Sizes of the plasma files differ: the largest the package ships is named.
+# name → file (of the plasma wallpapers' several sizes, the largest, 2560×1600).
 _FILES = {
     **{n: _MATE.format(n) for n in (
         "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird",
@@ -92,7 +92,7 @@ def load_photos(names: tuple[str, ...]) -> list[Photo]:
   missing = missing_files()
   if missing:
     raise DatasetError(f"the photos corpus needs {len(missing)} file(s) that are not installed "
-                    f"(first: {missing[0]}): run `{INSTALL_HINT}`")
+                       f"(first: {missing[0]}): run `{INSTALL_HINT}`")
   from PIL import Image
   bundled = demo_photos()
   photos = []
