@@ -10,39 +10,16 @@ harmonic fill, adversarial weight 0.1 and τ = 0.8.
 
 import ml_collections
 
-from flowfill_jax.config_base import base_config
+from flowfill_jax.config_base import base_config, small_model
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = base_config()
+  small_model(config)
   config.data.name = "demo"
-  config.data.image_size = 64
   config.data.eval_split = "test"
-
-  s = config.model.structure
-  s.prior_size = 16
-  s.levels = 3
-  s.steps = 4
-  s.hidden = 32
-  s.encoder_cnum = 16
-
-  t = config.model.texture
-  t.base_features = 16
-  t.num_res_blocks = 2
-  t.disc_features = (16, 32, 64, 64)
-  # Nearest ×2 + conv up-sampling: as good as ICNR transposed convs here and 1.75× faster to train
-  # on XLA:CPU, which runs transposed convs slowly (experiments/notes_texture.md).
-  t.upsample = "resize"
-
   config.structure.steps = 3000
-  config.structure.batch_size = 16
-  config.structure.lr = 1e-3
   config.texture.steps = 1500
-  config.texture.batch_size = 8
-  config.texture.lr = 5e-4
-  # The paper's 0.1 left coloured specks in the demo's holes; 0.03 gave completions closer to
-  # the truth (VGG LPIPS) with diversity above 0.05 (experiments/notes_texture.md §7).
-  config.texture.adv_weight = 0.03
   # Sampling temperature, also that of the noise in G's training priors. On the demo the flow's
   # samples vary mostly as noise around the smooth fill, so τ trades LPIPS to the truth against
   # diversity one for one; at 0.65 VGG diversity stays above 0.05 and, on the 400 test crops, the

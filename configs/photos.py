@@ -3,7 +3,7 @@
 The corpus (`flowfill_jax/datasets/photos.py`) is 43 photographs from Debian's wallpaper
 packages and the Python dependencies; `test` is 8 whole photographs no training crop comes
 from and `validation` 4 others, where settings are chosen (`data.eval_split`). The model is
-the demo's (64², prior 16²) trained longer on these photographs: 40 min on 2 CPU cores.
+the demo's (`config_base.small_model`: 64², prior 16²) trained longer on these photographs: 40 min on 2 CPU cores.
 
 `--config configs/photos.py:gpu` is the 128² recipe (prior 32², a larger G) for one GPU
 (experiments/notes_photos.md: an H200 runs its stage 1 at ~900 images/s after a 3-minute
@@ -12,38 +12,18 @@ compile).
 
 import ml_collections
 
-from flowfill_jax.config_base import base_config
+from flowfill_jax.config_base import base_config, small_model
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = base_config()
+  small_model(config)
   config.data.name = "photos"
-  config.data.image_size = 64
   config.data.train_split = "train"
   config.data.eval_split = "validation"
-
-  s = config.model.structure
-  s.prior_size = 16
-  s.levels = 3
-  s.steps = 4
-  s.hidden = 32
-  s.encoder_cnum = 16
-
-  t = config.model.texture
-  t.base_features = 16
-  t.num_res_blocks = 2
-  t.disc_features = (16, 32, 64, 64)
-  # Nearest ×2 + conv: as good as ICNR transposed convs, faster on XLA:CPU (notes_texture.md).
-  t.upsample = "resize"
-
   config.structure.steps = 6000
-  config.structure.batch_size = 16
-  config.structure.lr = 1e-3
   config.structure.grad_clip = 100.0  # gradient norms run at 20-40; a spike is cut, not taken
   config.texture.steps = 4000
-  config.texture.batch_size = 8
-  config.texture.lr = 5e-4
-  config.texture.adv_weight = 0.03  # the paper's 0.1 leaves coloured specks (notes_texture.md §7)
   config.structure.temperature = 0.8
   for stage in (config.structure, config.texture):
     stage.log_every = 100

@@ -89,6 +89,24 @@ def base_config() -> ml_collections.ConfigDict:
   return c
 
 
+def small_model(c: ml_collections.ConfigDict) -> None:
+  """The small model that trains on 2 CPU cores (configs/demo.py, configs/photos.py): 64²
+  images, a 16² prior (L=3, K=4), a narrow E and G, and their optimiser settings."""
+  c.data.image_size = 64
+  s = c.model.structure
+  s.prior_size, s.levels, s.steps, s.hidden, s.encoder_cnum = 16, 3, 4, 32, 16
+  t = c.model.texture
+  t.base_features, t.num_res_blocks, t.disc_features = 16, 2, (16, 32, 64, 64)
+  # Nearest ×2 + conv up-sampling: as good as ICNR transposed convs here and 1.75× faster to train
+  # on XLA:CPU, which runs transposed convs slowly (experiments/notes_texture.md).
+  t.upsample = "resize"
+  c.structure.batch_size, c.structure.lr = 16, 1e-3
+  c.texture.batch_size, c.texture.lr = 8, 5e-4
+  # The paper's 0.1 left coloured specks in the demo's holes; 0.03 gave completions closer to
+  # the truth (VGG LPIPS) with diversity above 0.05 (experiments/notes_texture.md §7).
+  c.texture.adv_weight = 0.03
+
+
 def _stage(**kw) -> ml_collections.ConfigDict:
   s = ml_collections.ConfigDict()
   s.steps = kw["steps"]

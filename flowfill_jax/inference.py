@@ -47,9 +47,9 @@ class Samples(NamedTuple):
   log_prob: np.ndarray  # exact log p(prior | masked image), nats
 
 
-# Model fields added after runs were saved, with the value those runs were trained with.
-LEGACY_MODEL_FIELDS = {"smooth_fill": "harmonic"}
-LEGACY_STRUCTURE_FIELDS = {"lowres_width": 0}
+# Model fields added after runs were saved (paths under `model`), with the value those runs
+# were trained with.
+LEGACY_MODEL_FIELDS = {"smooth_fill": "harmonic", "structure.lowres_width": 0}
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -63,10 +63,12 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"cannot read {path}: {e}") from None
   known = base_config().to_dict()
-  for field, value in LEGACY_MODEL_FIELDS.items():
-    saved.setdefault("model", {}).setdefault(field, value)
-  for field, value in LEGACY_STRUCTURE_FIELDS.items():
-    saved["model"].setdefault("structure", {}).setdefault(field, value)
+  for path, value in LEGACY_MODEL_FIELDS.items():
+    *sections, field = path.split(".")
+    node = saved.setdefault("model", {})
+    for section in sections:
+      node = node.setdefault(section, {})
+    node.setdefault(field, value)
   for section in ("structure", "texture"):
     fields = set(saved.get("model", {}).get(section, {}))
     if fields != set(known["model"][section]):

@@ -158,7 +158,7 @@ def create_iterator(data_config: ml_collections.ConfigDict, mesh: Mesh, *, split
 
   def ids_of(step):
     ids = [step * batch_size + offset + i for i in range(local)]
-    return [g if train else min(g, len(examples) - 1) for g in ids], ids
+    return ids if train else [min(g, len(examples) - 1) for g in ids]  # eval pads with the last
 
   def generate():
     pool = _example_pool(data_config, split, seed, train)
@@ -167,14 +167,14 @@ def create_iterator(data_config: ml_collections.ConfigDict, mesh: Mesh, *, split
     try:
       while steps is None or step < steps:
         if pool is None:
-          pairs = [examples(g) for g in ids_of(step)[0]]
+          pairs = [examples(g) for g in ids_of(step)]
         else:
           last = step + PREFETCH_BATCHES if steps is None else min(step + PREFETCH_BATCHES, steps)
           for s in range(step + len(pending), last):
-            pending.append(pool.map(_worker_example, ids_of(s)[0]))
+            pending.append(pool.map(_worker_example, ids_of(s)))
           pairs = list(pending.popleft())
-        raw = ids_of(step)[1]
-        valid = np.array([g < len(examples) or train for g in raw], np.float32)
+        first = step * batch_size + offset
+        valid = np.array([first + i < len(examples) or train for i in range(local)], np.float32)
         images = np.stack([p[0] for p in pairs]).astype(np.float32) / 255.0
         mask = np.stack([p[1] for p in pairs]).astype(np.float32)[..., None]
         batch: dict[str, Any] = {"image": _global_batch(images, mesh, batch_size),

@@ -36,11 +36,13 @@ def decode_png(data: np.ndarray) -> np.ndarray:
   return np.asarray(Image.open(io.BytesIO(np.asarray(data).tobytes())).convert("RGB"))
 
 
-def _features():
-  return tfds.features.FeaturesDict({
-      "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
-      "name": tfds.features.Text(),
-  })
+def _features(with_box: bool = False):
+  """PNG bytes and the source's name; `with_box`: the crop's (y0, x0, y1, x1) in its photo."""
+  features = {"png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
+              "name": tfds.features.Text()}
+  if with_box:
+    features["box"] = tfds.features.Tensor(shape=(4,), dtype=np.int32)
+  return tfds.features.FeaturesDict(features)
 
 
 def _read_rgb(path: str) -> Image.Image | None:
@@ -253,11 +255,7 @@ class Demo(tfds.core.GeneratorBasedBuilder):
   SIZE = DEMO_CROP_SIZE
 
   def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
-        "name": tfds.features.Text(),
-        "box": tfds.features.Tensor(shape=(4,), dtype=np.int32),  # y0, x0, y1, x1 in the photo
-    }))
+    return tfds.core.DatasetInfo(builder=self, features=_features(with_box=True))
 
   def _split_generators(self, dl_manager):
     photos = demo_photos()
@@ -283,12 +281,8 @@ class Photos(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "43 photographs: 31 train, 4 validation, 8 test (whole photos)."}
 
-  def _info(self):
-    return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({
-        "png": tfds.features.Tensor(shape=(None,), dtype=np.uint8, encoding="bytes"),
-        "name": tfds.features.Text(),
-        "box": tfds.features.Tensor(shape=(4,), dtype=np.int32),  # y0, x0, y1, x1; train: whole
-    }))
+  def _info(self):  # train records' box is the whole photo
+    return tfds.core.DatasetInfo(builder=self, features=_features(with_box=True))
 
   def _split_generators(self, dl_manager):
     return {split: self._generate_examples(split) for split in ("train", "validation", "test")}
