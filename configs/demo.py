@@ -3,18 +3,18 @@
 Not a benchmark: the data are crops of ten bundled photographs (see README); the
 test split is held-out regions of the eight training photographs, test_ood two others.
 
-`--config configs/demo.py:ship` is the recipe of the demo model the package shipped before the
-photo model (configs/photos.py): the same model trained longer (~40 min on 2 cores), with the
-harmonic fill, adversarial weight 0.1 and τ = 0.8.
+`--config configs/demo.py:ship` trains the same model longer, with the harmonic fill,
+adversarial weight 0.1 and τ = 0.8.
 """
 
 import ml_collections
 
-from flowfill_jax.config_base import base_config, small_model
+from flowfill_jax.config_base import base_config, measured_improvements, small_model
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = base_config()
+  measured_improvements(config)
   small_model(config)
   config.data.name = "demo"
   config.data.eval_split = "test"
@@ -25,7 +25,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # diversity one for one; at 0.65 VGG diversity stays above 0.05 and, on the 400 test crops, the
   # completions are as close to the truth as biharmonic's, closer than Telea's
   # (experiments/notes_texture.md §8). `--temperature` overrides it per call.
-  config.structure.temperature = 0.65
+  config.sample.temperature = 0.65
   for stage in (config.structure, config.texture):
     stage.log_every = 50
     stage.checkpoint_every = 250
@@ -35,9 +35,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   if arg == "ship":
     config.structure.steps = 8000
     config.texture.steps = 4000
-    config.model.smooth_fill = "harmonic"
+    config.model.smooth_fill_method = "harmonic"
     config.texture.adv_weight = 0.1
-    config.structure.temperature = 0.8
+    config.sample.temperature = 0.8
     config.structure.sample_every = config.texture.sample_every = 2000
   elif arg:
     raise ValueError(f"configs/demo.py takes no argument or 'ship', got {arg!r}")

@@ -1,8 +1,13 @@
-"""Paris StreetView, random 256² crops of the full-size images (paper §4.1)."""
+"""Paris StreetView, random 256² crops of the full-size images (paper §4.1): the paper's model
+and training, every deviation off (docs/design.md).
+
+`--config configs/paris.py:improved` adds this project's measured improvements
+(`config_base.measured_improvements`).
+"""
 
 import ml_collections
 
-from flowfill_jax.config_base import base_config
+from flowfill_jax.config_base import base_config, measured_improvements
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -10,4 +15,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.data.name = "paris_streetview"
   config.data.train_split = "train"
   config.data.eval_split = "test"
+  if arg == "improved":
+    measured_improvements(config)
+  elif arg:
+    raise ValueError(f"configs/paris.py takes no argument or 'improved', got {arg!r}")
   return config

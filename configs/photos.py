@@ -3,20 +3,20 @@
 The corpus (`flowfill_jax/datasets/photos.py`) is 43 photographs from Debian's wallpaper
 packages and the Python dependencies; `test` is 8 whole photographs no training crop comes
 from and `validation` 4 others, where settings are chosen (`data.eval_split`). The model is
-the demo's (`config_base.small_model`: 64², prior 16²) trained longer on these photographs: 40 min on 2 CPU cores.
+`config_base.small_model` (64², prior 16²) with the measured improvements.
 
 `--config configs/photos.py:gpu` is the 128² recipe (prior 32², a larger G) for one GPU
-(experiments/notes_photos.md: an H200 runs its stage 1 at ~900 images/s after a 3-minute
-compile).
+(experiments/notes_photos.md).
 """
 
 import ml_collections
 
-from flowfill_jax.config_base import base_config, small_model
+from flowfill_jax.config_base import base_config, measured_improvements, small_model
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config = base_config()
+  measured_improvements(config)
   small_model(config)
   config.data.name = "photos"
   config.data.train_split = "train"
@@ -24,7 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.structure.steps = 6000
   config.structure.grad_clip = 100.0  # gradient norms run at 20-40; a spike is cut, not taken
   config.texture.steps = 4000
-  config.structure.temperature = 0.8
+  config.sample.temperature = 0.8  # chosen on `validation` (experiments/notes_photos.md)
   for stage in (config.structure, config.texture):
     stage.log_every = 100
     stage.checkpoint_every = 500

@@ -9,13 +9,13 @@ that a drifting load on a shared machine hits every row alike.
   python experiments/bench_flow.py [--batch 1 16] [--image-size 256] [--code before after]
 
 `--code before after` times both in one run: `after` is the package as it is; `before` is the
-code before four changes to it: XLA:CPU's Eigen convolutions in every jit (`flowfill_jax.compilation`;
+code before three changes to it: XLA:CPU's Eigen convolutions in every jit (`flowfill_jax.compilation`;
 XLA's default on jaxlib 0.10 sends convolutions to YNNPACK), GatedConv's cut of the kernel taps that
-only read padding (`layers.live_taps_conv`), contextual attention's patches as strided slices
-(`encoder._patches`; before, `lax.conv_general_dilated_patches`, a grouped convolution), and the
-cond terms of a flow level's K steps in one conv (`bijectors.condition_terms`; before, each step's
-subnets convolved ft_l themselves). The other choices make one change (`eigen-only`, `taps-only`,
-`slices-only`, `terms-only`), the first two (`no-slices`) or the first three (`no-terms`).
+only read padding (`layers.live_taps_conv`), and contextual attention's patches as strided slices
+(`encoder._patches`; before, `lax.conv_general_dilated_patches`, a grouped convolution). The other
+choices make one change (`eigen-only`, `taps-only`, `slices-only`) or the first two (`no-slices`).
+(The cond terms of a level's K steps in one conv, timed here before as a fourth change, are now the
+model's parameter layout, `FlowLevel.condition_projection`, and cannot be switched off.)
 XLA's FLOP count is nearly the same for all: it never counted the taps that read padding.
 """
 
@@ -31,13 +31,13 @@ import numpy as np
 import optax
 
 from flowfill_jax import compilation
-from flowfill_jax.models import encoder, flow, layers
+from flowfill_jax.models import encoder, layers
 from flowfill_jax.models.flow import StructurePrior
 
 CODE = {  # name: the changes it makes
     "before": set(), "eigen-only": {"eigen"}, "taps-only": {"taps"}, "slices-only": {"slices"},
-    "terms-only": {"terms"}, "no-slices": {"eigen", "taps"}, "no-terms": {"eigen", "taps", "slices"},
-    "after": {"eigen", "taps", "slices", "terms"}}
+    "no-slices": {"eigen", "taps"},
+    "after": {"eigen", "taps", "slices"}}
 
 
 def grouped_conv_patches(x, size, stride):
@@ -56,8 +56,6 @@ def code_version(name):
                                             jax.lax.conv_general_dilated))
     if "slices" not in changes:
       stack.enter_context(mock.patch.object(encoder, "_patches", grouped_conv_patches))
-    if "terms" not in changes:  # each step convolves ft_l itself
-      stack.enter_context(mock.patch.object(flow, "condition_terms", lambda *_: None))
     yield compilation.compiler_options() if "eigen" in changes else None
 
 

@@ -14,7 +14,7 @@ LPIPS to the ground truth and LPIPS diversity (`--lpips-net`, alex by default; p
 - "truth↓↑": the ground truth at the prior's size, upsampled the same way: what a perfect
   prior would give G to start from (the cost of the prior's resolution alone);
 - "smooth fill": `image_ops.smooth_fill` at full resolution (stage 1's base with
-  `base_fill="smooth"`), and "smooth fill↓↑", the same through the prior's size;
+  `hole_base="smooth"`), and "smooth fill↓↑", the same through the prior's size;
 - Telea (when OpenCV is installed) and biharmonic at full resolution.
 No FID (Inception on CPU is the slow part of `flowfill_jax.evaluate`): a fast loop for
 comparing stage-2 settings. `--sheet` writes probe_texture.png in the workdir.
@@ -32,7 +32,7 @@ import numpy as np
 from flowfill_jax import baselines, factory, image_ops, metrics, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.inference import load_config
-from flowfill_jax.models.generator import composite, fill_detail
+from flowfill_jax.models.generator import composite, smooth_fill_detail
 
 sys.path.insert(0, os.path.dirname(__file__))
 from probe_condition import load_split  # noqa: E402
@@ -81,7 +81,7 @@ def main():
   if args.dataset:
     config.data.name = args.dataset
   images, mask = load_split(config, split, args.num, args.bucket, args.seed, args.start)
-  temps = args.temperatures or [config.structure.temperature]
+  temps = args.temperatures or [config.sample.temperature]
   size = images.shape[1]
 
   @jax.jit
@@ -94,7 +94,7 @@ def main():
     outs = {"prior↑": composite(jnp.clip(up, 0, 1), masked_rep, mask_rep)}
     # The prior's low frequencies on the full-resolution fill's high ones (G's base).
     fill = jnp.repeat(two.generator.smooth_fill(masked, mask), args.samples, axis=0)
-    detail = up + fill_detail(fill, shown.shape[1:3])
+    detail = up + smooth_fill_detail(fill, shown.shape[1:3])
     outs["prior↑ + fill detail"] = composite(jnp.clip(detail, 0, 1), masked_rep, mask_rep)
     if g_params is not None:
       outs["two-stage"] = two.texture(g_params, priors, masked, mask)

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from flowfill_jax import legacy
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.discriminator import PatchDiscriminator
@@ -34,9 +35,8 @@ def compute_dtype(config: ml_collections.ConfigDict) -> Any:
 
 def structure_prior(config: ml_collections.ConfigDict) -> StructurePrior:
   """Stage 1, E and f, as `config.model.structure` describes it."""
-  fields = config.model.structure.to_dict()
-  fields["scan_unroll"] = fields["scan_unroll"] or True  # 0 = fully unrolled
-  return StructurePrior(**fields, fill_method=config.model.smooth_fill,
+  return StructurePrior(**config.model.structure.to_dict(),
+                        smooth_fill_method=config.model.smooth_fill_method,
                         encoder_dtype=compute_dtype(config))
 
 
@@ -44,7 +44,8 @@ def generator(config: ml_collections.ConfigDict) -> TextureGenerator:
   t = config.model.texture
   return TextureGenerator(base_features=t.base_features, num_res_blocks=t.num_res_blocks,
                           upsample=t.upsample, residual_output=t.residual_output, skips=t.skips,
-                          fill_detail=t.fill_detail, fill_method=config.model.smooth_fill,
+                          smooth_fill_detail=t.smooth_fill_detail,
+                          smooth_fill_method=config.model.smooth_fill_method,
                           dtype=compute_dtype(config))
 
 
@@ -55,9 +56,9 @@ def discriminator(config: ml_collections.ConfigDict) -> PatchDiscriminator:
 
 
 def two_stage(config: ml_collections.ConfigDict) -> TwoStage:
-  """Both stages as sampling runs them (`config.texture.paste_known_prior` included)."""
+  """Both stages as sampling runs them (`model.texture.paste_known_prior` included)."""
   return TwoStage(structure_prior(config), generator(config),
-                  paste_known_prior=config.texture.paste_known_prior)
+                  paste_known_prior=config.model.texture.paste_known_prior)
 
 
 def input_shapes(config: ml_collections.ConfigDict, batch: int = 1) -> dict:
@@ -76,7 +77,7 @@ def _restore(workdir: str, stage: str, abstract: dict, sharding, hint: str) -> d
       raise UserError(f"{directory} holds no checkpoint: {hint}")
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
     try:
-      return checkpoints.restore_subtree(abstract_like(abstract, sharding))
+      return legacy.restore(checkpoints.restore_subtree, abstract_like(abstract, sharding))
     except (ValueError, KeyError, TypeError) as e:
       raise UserError(f"the checkpoints in {directory} do not match this code's model "
                       f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None

@@ -18,6 +18,7 @@ own known pixels, so those are exact at the user's resolution.
 import functools
 import importlib.resources
 import json
+import math
 import os
 from typing import NamedTuple
 
@@ -28,7 +29,7 @@ import numpy as np
 from flax import serialization
 from numpy.typing import ArrayLike
 
-from flowfill_jax import compilation, factory, fileio, image_ops, resize
+from flowfill_jax import compilation, factory, fileio, image_ops, legacy, resize
 from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
@@ -47,9 +48,17 @@ class Samples(NamedTuple):
   log_prob: np.ndarray  # exact log p(prior | masked image), nats
 
 
-# Model fields added after runs were saved (paths under `model`), with the value those runs
-# were trained with.
-LEGACY_MODEL_FIELDS = {"smooth_fill": "harmonic", "structure.lowres_width": 0}
+# Sampling temperatures a user may ask for: 0 draws the most likely prior; far above 1 the
+# flow's samples leave the data range. The web demo's slider, the CLIs and the API share them.
+MAX_TEMPERATURE = 2.0
+
+
+def check_temperature(temperature: float | None, name: str = "temperature") -> None:
+  """A clear error for a temperature outside [0, MAX_TEMPERATURE] (None: the model's)."""
+  if temperature is not None and not (math.isfinite(temperature)
+                                      and 0.0 <= temperature <= MAX_TEMPERATURE):
+    raise UserError(f"{name} must be a number in [0, {MAX_TEMPERATURE:g}] (0: the most likely "
+                    f"prior), got {temperature}")
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -62,13 +71,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
       saved = json.load(f)
   except (OSError, json.JSONDecodeError) as e:
     raise UserError(f"cannot read {path}: {e}") from None
+  saved = legacy.upgrade_config(saved)
   known = base_config().to_dict()
-  for path, value in LEGACY_MODEL_FIELDS.items():
-    *sections, field = path.split(".")
-    node = saved.setdefault("model", {})
-    for section in sections:
-      node = node.setdefault(section, {})
-    node.setdefault(field, value)
   for section in ("structure", "texture"):
     fields = set(saved.get("model", {}).get(section, {}))
     if fields != set(known["model"][section]):
@@ -107,7 +111,7 @@ class Inpainter:
     self.structure = self.two_stage.structure
     self.structure_vars = structure_vars
     self.generator_params = generator_params
-    self.temperature = config.structure.temperature
+    self.temperature = config.sample.temperature
     self._complete = compilation.jit(self.two_stage.complete, static_argnames=("num",))
     self._texture = compilation.jit(self.two_stage.texture)
     s = self.structure
@@ -150,6 +154,7 @@ class Inpainter:
       raise UserError(f"cannot read the model weights {path}: {e}") from None
     if not isinstance(saved, dict) or not {"structure", "generator"} <= set(saved):
       raise UserError(f"{path} holds no model weights (expected structure and generator)")
+    saved["structure"] = legacy.upgrade(saved["structure"])
     for name, abstract in (("structure", factory.abstract_structure_variables(config)),
                            ("generator", factory.abstract_generator_params(config))):
       if _shapes(saved[name]) != _shapes(abstract):
@@ -220,6 +225,7 @@ class Inpainter:
              temperature: float | None = None, seed: int = 0,
              key: jax.Array | None = None) -> Samples:
     """`inpaint` with the structural priors too (see `Samples`); `key` replaces `seed`."""
+    check_temperature(temperature)
     single = np.ndim(image) == 3
     masked_image, m = self._to_model(image, mask)
     tau = self.temperature if temperature is None else temperature
@@ -236,6 +242,7 @@ class Inpainter:
     `masked_image` [B, s, s, 3] with its holes zeroed and `mask` [B, s, s, 1] (1 = hole), as
     jax arrays (sharded or not) → (completions [B, num, s, s, 3], log p(prior) [B, num]).
     """
+    check_temperature(temperature)
     tau = self.temperature if temperature is None else temperature
     out, _, log_prob = self._complete(self.structure_vars, self.generator_params, masked_image,
                                       mask, key, num=num, temperature=tau)

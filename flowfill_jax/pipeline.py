@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from flowfill_jax import image_ops
-from flowfill_jax.models.flow import StructurePrior
+from flowfill_jax.models.flow import StructurePrior, usable_priors
 from flowfill_jax.models.generator import GeneratorOutput, TextureGenerator
 
 
@@ -35,7 +35,7 @@ def paste_known_prior(priors: jax.Array, masked_image: jax.Array, mask: jax.Arra
 class TwoStage:
   """Holds the two modules; `complete` is pure in its variables and jit-friendly.
 
-  `paste_known_prior` (config `texture.paste_known_prior`): G's input prior gets the
+  `paste_known_prior` (config `model.texture.paste_known_prior`): G's input prior gets the
   known low-res pixels of `I_m↓` (`paste_known_prior` above). Only G's input: the priors
   `complete` returns, and their log densities, are the flow's samples as drawn.
   """
@@ -65,7 +65,7 @@ class TwoStage:
     masked_rep = jnp.repeat(masked_image, num, axis=0)
     mask_rep = jnp.repeat(mask, num, axis=0)
     fill_rep = None  # the smooth fill under G's base: once per input, not per sample
-    if self.generator.uses_fill:
+    if self.generator.uses_smooth_fill:
       fill_rep = jnp.repeat(self.generator.smooth_fill(masked_image, mask), num, axis=0)
     priors = self.generator_prior(priors, masked_rep, mask_rep)
     return cast(GeneratorOutput, self.generator.apply({"params": generator_params}, priors,
@@ -74,9 +74,15 @@ class TwoStage:
   def generator_prior(self, priors: jax.Array, masked_image: jax.Array,
                       mask: jax.Array) -> jax.Array:
     """The prior as G receives it, inputs already at the priors' batch: clipped to [0, 1] (the
-    flow's samples are unclipped, for exact densities; one that overflowed f⁻¹ in float32, a
-    rare far-tail latent, becomes mid-grey instead of NaN), known pixels pasted if configured."""
-    priors = jnp.clip(jnp.nan_to_num(priors, nan=0.5), 0.0, 1.0)
+    flow's samples are unclipped, for exact densities), known pixels pasted if configured. A
+    sample that is not `usable_priors` (f⁻¹ overflowed; its log density is −inf) is replaced
+    by the smooth fill's low-res view, computed only when a batch has one."""
+    usable = usable_priors(priors)[:, None, None, None]
+    priors = jax.lax.cond(
+        jnp.all(usable), lambda: priors,
+        lambda: jnp.where(usable, priors, image_ops.area_downsample(
+            self.generator.smooth_fill(masked_image, mask), priors.shape[1])))
+    priors = jnp.clip(priors, 0.0, 1.0)
     if self.paste_known_prior:
       priors = paste_known_prior(priors, masked_image, mask)
     return priors

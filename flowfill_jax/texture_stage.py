@@ -4,7 +4,7 @@ Training priors come from the ground truth: z = f(I_gt↓; E(I_m↓)), a random
 fraction of z's (standardised) dimensions is replaced by fresh noise, and
 I_s = f⁻¹(z'; E(I_m↓)) — so G learns from priors that look like stage 1's
 samples but stay close to the truth. G sees them through `TwoStage.generate`,
-as at sampling (known low-res pixels pasted when `texture.paste_known_prior`).
+as at sampling (known low-res pixels pasted when `model.texture.paste_known_prior`).
 
 Loss: 0.1·L_adv + 1.0·L1 (eq. 8–10), set up as ICT's guided upsampler, whose
 settings these are: ℓ1 on G's raw output normalised by the hole ratio
@@ -26,7 +26,7 @@ from jax.sharding import NamedSharding
 from flowfill_jax import factory, gan_losses, image_ops, optim, visualize
 from flowfill_jax.errors import UserError
 from flowfill_jax.models import vgg
-from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+from flowfill_jax.models.flow import flatten_latents, unflatten_latents, usable_priors
 from flowfill_jax.models.generator import GeneratorOutput
 from flowfill_jax.structure_stage import masked
 
@@ -121,15 +121,15 @@ class TextureStage:
                                     standardized=True, cond=cond, method=s.encode))
     flat = flatten_latents(eps)
     fraction = jax.random.uniform(k_frac, (flat.shape[0], 1)) * self.stage_config.max_noise_fraction
-    noise = self.config.structure.temperature * jax.random.normal(k_noise, flat.shape)
+    noise = self.config.sample.temperature * jax.random.normal(k_noise, flat.shape)
     flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
     x, _, _ = cast(tuple, s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
                                   masked(batch), batch["mask"], standardized=True,
                                   cond=cond, method=s.decode))
-    # A noised latent far in the tail can overflow f⁻¹ in float32 (seen once on the demo: one
-    # batch in ~1,050 after 3,000 stage-1 steps); such an example keeps its un-noised truth.
-    finite = jnp.all(jnp.isfinite(x), axis=(1, 2, 3), keepdims=True)
-    return jax.lax.stop_gradient(image_ops.postprocess(jnp.where(finite, x, truth)))
+    # A noised latent far in the tail can overflow f⁻¹ in float32; such an example keeps its
+    # un-noised truth.
+    usable = usable_priors(x + 0.5)[:, None, None, None]
+    return jax.lax.stop_gradient(image_ops.postprocess(jnp.where(usable, x, truth)))
 
   def _d_logits(self, params, stats, image, mask, update) -> tuple[jax.Array, Any]:
     """→ (D's logits, {"batch_stats": …} updated when `update`)."""
@@ -169,7 +169,7 @@ class TextureStage:
 
   def train_step(self, state: TextureState, batch: dict, key: jax.Array,
                  frozen: dict) -> tuple[TextureState, dict]:
-    kind = self.config.model.texture.gan_loss
+    kind = self.stage_config.gan_loss
     structure_vars, vgg_params = self._split_frozen(frozen)
     rng = jax.random.fold_in(key, state.step)
     priors = self.training_priors(structure_vars, batch, rng)
@@ -209,7 +209,7 @@ class TextureStage:
     structure_vars, _ = self._split_frozen(frozen)
     out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=1,
-                                     temperature=self.config.structure.temperature)
+                                     temperature=self.config.sample.temperature)
     return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
 
   def sample_rows(self, state: TextureState, batch: dict, key: jax.Array,
@@ -219,6 +219,6 @@ class TextureStage:
     n = self.stage_config.num_samples
     out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=n,
-                                     temperature=self.config.structure.temperature)
+                                     temperature=self.config.sample.temperature)
     shown = visualize.grey_holes(masked(batch), batch["mask"])
     return [shown, *[out[:, i] for i in range(n)], batch["image"]]

@@ -9,7 +9,7 @@ from conftest import perturb
 
 from flowfill_jax.models import bijectors
 
-COND_CHANNELS = 5
+COND_CHANNELS = 16  # a flow step's condition: 2·hidden (hidden=8 below)
 
 BIJECTORS = {
     "actnorm": lambda: bijectors.ActNorm(),

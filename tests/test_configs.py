@@ -10,6 +10,9 @@ import pytest
 
 from flowfill_jax import factory
 from flowfill_jax.inference import SHIPPED_MODEL, load_config
+from flowfill_jax.models.discriminator import PatchDiscriminator
+from flowfill_jax.models.flow import StructurePrior
+from flowfill_jax.models.generator import TextureGenerator
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / "configs"
 
@@ -25,13 +28,34 @@ def _size(tree):
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize("name,arg", [("celeba", None), ("places2", None), ("paris", None),
+@pytest.mark.parametrize("name,arg", [("celeba", None), ("celeba", "improved"), ("places2", None),
+                                      ("paris", None),
                                       ("demo", None), ("demo", "ship"), ("photos", None),
                                       ("photos", "gpu"), ("photos", "smoke")])
 def test_every_config_builds_its_models(name, arg):
   config = _config(name, arg)
   assert _size(factory.abstract_structure_variables(config)) > 0
   assert _size(factory.abstract_generator_params(config)) > 0
+
+
+@pytest.mark.parametrize("name", ["celeba", "places2", "paris"])
+def test_paper_configs_build_the_papers_models(name):
+  """The paper configs are the paper: their models are the modules' defaults, every deviation
+  off (`StructurePrior()`, `TextureGenerator()`, `PatchDiscriminator()`, no pasted prior)."""
+  config = _config(name)
+  assert factory.structure_prior(config) == StructurePrior()
+  assert factory.generator(config) == TextureGenerator()
+  assert factory.discriminator(config) == PatchDiscriminator()
+  assert not factory.two_stage(config).paste_known_prior
+  assert config.structure.coarse_l1_weight == 0.0
+
+
+def test_improved_paper_size_stage_1_stays_near_the_papers_size():
+  """With the measured improvements (the low-res condition projected to 32 channels), the
+  paper-size E + f has at most 20M parameters (38M with the raw space-to-depth)."""
+  improved = _size(factory.abstract_structure_variables(_config("celeba", "improved"))["params"])
+  paper = _size(factory.abstract_structure_variables(_config("celeba"))["params"])
+  assert paper < improved <= 20e6
 
 
 def test_projected_lowres_condition_keeps_the_gpu_recipe_small():

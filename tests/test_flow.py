@@ -126,7 +126,7 @@ class StructurePriorTest(chex.TestCase):
     np.testing.assert_array_equal(a, a_again)
 
   def test_nll_of_real_crops_and_gradient_finite(self):
-    model = _small_model(scan_unroll=True)  # the default, unrolled path
+    model = _small_model(scan_unroll=0)  # the default, unrolled path
     images = jnp.asarray(real_crops(4, 32))
     masks = jnp.asarray(box_masks(4, 32))
     masked = images * (1 - masks)
@@ -143,33 +143,6 @@ class StructurePriorTest(chex.TestCase):
     self.assertGreater(float(value), 0.0)
     self.assertLess(float(value), 16.0)
     self.assertGreater(float(optax.tree.norm(grads)), 0.0)
-
-
-def test_batched_condition_terms_compute_what_each_step_computes(monkeypatch):
-  """A level's K steps' cond terms in one conv (`bijectors.condition_terms`) change no
-  figure: latents, log-dets, the inverse and the parameter gradient equal those of each
-  step convolving ft_l itself (in float64, where only the summation order differs)."""
-  with jax.enable_x64(True):
-    flow = flow_lib.ConditionalFlow(levels=2, steps=3, hidden=8, scan_unroll=1)
-    x, conds = _small_flow_inputs(jnp.float64, batch=2)
-    variables = flow.init(jax.random.key(1), x, conds, method=flow.forward)
-    variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
-                        jax.random.key(2), 0.1)
-
-    def figures():
-      def nll(params):
-        _, logdet, logp = flow.apply({**variables, "params": params}, x, conds,
-                                     method=flow.forward)
-        return -jnp.sum(logdet + logp)
-      latents, logdet, logp = flow.apply(variables, x, conds, method=flow.forward)
-      x_back, logdet_inv, _ = flow.apply(variables, latents, conds, method=flow.inverse)
-      return latents, logdet, logp, x_back, logdet_inv, jax.grad(nll)(variables["params"])
-
-    batched = figures()
-    monkeypatch.setattr(flow_lib, "condition_terms", lambda *_: None)
-    per_step = figures()
-    for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(per_step)):
-      np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.slow
@@ -240,9 +213,13 @@ def test_num_samples_per_input_equal_samples_of_the_repeated_inputs():
   np.testing.assert_allclose(log_prob, log_prob_rep, rtol=1e-5)
 
 
+# The shipped model's combination: every deviation, sigmoid scales, the smooth fill as base.
+SHIPPED = dict(DEVIATIONS, scale_fn="sigmoid", hole_base="smooth", lowres_width=4)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("fields", [{}, DEVIATIONS, dict(DEVIATIONS, lowres_width=4)],
-                         ids=["paper", "deviations", "deviations_projected_lowres"])
+@pytest.mark.parametrize("fields", [{}, DEVIATIONS, dict(DEVIATIONS, lowres_width=4), SHIPPED],
+                         ids=["paper", "deviations", "deviations_projected_lowres", "shipped"])
 def test_log_prob_equals_brute_force_change_of_variables(fields):
   """log p(x) = log N(ε; 0, I) + log|det ∂ε/∂x|, with ε the standardised latents and the
   Jacobian by jax.jacfwd (float64): checks the flow, split and top priors and the shift."""
@@ -270,6 +247,40 @@ def test_log_prob_equals_brute_force_change_of_variables(fields):
 
     log_prob, brute = both()
     np.testing.assert_allclose(float(log_prob), float(brute), rtol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scale", [0.1, 0.02])
+def test_a_sample_log_prob_is_the_log_prob_of_the_sample_or_minus_inf(scale):
+  """With every deviation on and the parameters perturbed (float64), each sample's density is
+  `log_prob` of it, or −inf for a sample outside PRIOR_RANGE; never a finite figure that
+  `log_prob` would not give. Perturbed by 0.1, f⁻¹ overflows (priors of 1e6–1e15): all −inf;
+  by 0.02 the samples stay in range and their densities are checked."""
+  with jax.enable_x64(True):
+    model = _small_model(**SHIPPED)
+    images = jnp.asarray(real_crops(4, 32, seed=7), jnp.float64)
+    masks = jnp.asarray(box_masks(4, 32, seed=7), jnp.float64)
+    masked = images * (1 - masks)
+    variables = jax.jit(model.init)(jax.random.key(0), images, masked, masks)
+    variables = perturb(jax.tree.map(lambda a: a.astype(jnp.float64), variables),
+                        jax.random.key(1), scale)
+
+    @jax.jit
+    def sample_and_recompute(key, temperature):
+      prior, log_prob = model.apply(variables, key, masked, masks, temperature, 4,
+                                    method=model.sample_and_log_prob)
+      rep = lambda x: jnp.repeat(x, 4, axis=0)
+      return prior, log_prob, model.apply(variables, prior, rep(masked), rep(masks),
+                                          method=model.log_prob)
+
+    usable_count = 0
+    for seed, temperature in enumerate((0.5, 1.0)):
+      prior, log_prob, recomputed = sample_and_recompute(jax.random.key(seed), temperature)
+      usable = np.asarray(flow_lib.usable_priors(prior))
+      np.testing.assert_array_equal(np.isneginf(log_prob), ~usable)
+      np.testing.assert_allclose(log_prob[usable], recomputed[usable], rtol=1e-6)
+      usable_count += int(usable.sum())
+    assert usable_count == (0 if scale == 0.1 else 32)
 
 
 def test_base_image_is_exact_on_fully_known_low_res_pixels():

@@ -114,11 +114,11 @@ class UpsampleInitTest(chex.TestCase):
                                                               1 - 1 / 512))
     np.testing.assert_allclose(raw, expected, atol=1e-5)
 
-  def test_fill_detail_base_is_the_smooth_fill_where_the_prior_agrees_with_it(self):
-    """With `fill_detail`, an untrained G given the fill's own low-res view as its prior returns
+  def test_smooth_fill_detail_base_is_the_smooth_fill_where_the_prior_agrees_with_it(self):
+    """With `smooth_fill_detail`, an untrained G given the fill's own low-res view as its prior returns
     the full-resolution smooth fill in the hole (the detail adds back what the prior lacks)."""
     from flowfill_jax import image_ops
-    g = TextureGenerator(**TINY, residual_output=True, fill_detail=True)
+    g = TextureGenerator(**TINY, residual_output=True, smooth_fill_detail=True)
     _, masked, masks = _inputs(2, 32, 32, (8, 8), seed=3)
     fill = image_ops.smooth_fill(masked, masks)
     prior = image_ops.area_downsample(fill, 8)
@@ -131,7 +131,7 @@ class UpsampleInitTest(chex.TestCase):
   def test_a_given_fill_gives_the_output_of_the_fill_g_computes_itself(self):
     """Callers that already have the input's smooth fill (one per input, not per sample)
     pass it; G's output is the same as when G computes it."""
-    g = TextureGenerator(**TINY, residual_output=True, fill_detail=True)
+    g = TextureGenerator(**TINY, residual_output=True, smooth_fill_detail=True)
     prior, masked, masks = _inputs(2, 32, 32, (8, 8), seed=5)
     variables = perturb(jax.jit(g.init)(KEY(0), prior, masked, masks), KEY(1))
     own = g.apply(variables, prior, masked, masks).raw

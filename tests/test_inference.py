@@ -227,14 +227,35 @@ def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
     np.testing.assert_allclose(sample[mask < 0.5], image[mask < 0.5], atol=1 / 255)
 
 
-def test_a_run_saved_before_the_smooth_fill_field_keeps_the_harmonic_fill(tmp_path):
-  """Runs (and the shipped model) trained before `model.smooth_fill` existed used the
-  harmonic fill: loading them must not switch them to the new default."""
+def test_a_run_saved_with_the_old_field_names_loads_as_it_was_trained(tmp_path):
+  """A config saved under the old names (`model.smooth_fill`, `structure.temperature`,
+  `texture.paste_known_prior`, …) loads with its values under the new ones; one saved before
+  the fill's method was a field keeps the harmonic fill it was trained with."""
   from flowfill_jax.config_base import base_config
   from flowfill_jax.inference import load_config
+  from flowfill_jax.legacy import RENAMED_FIELDS
   saved = base_config().to_dict()
+  values = {"model.smooth_fill_method": "biharmonic", "sample.temperature": 0.37,
+            "model.texture.paste_known_prior": True, "texture.gan_loss": "hinge",
+            "model.structure.hole_base": "smooth", "model.texture.smooth_fill_detail": True}
+  for old, new in RENAMED_FIELDS.items():
+    *new_sections, new_field = new.split(".")
+    node = saved
+    for section in new_sections:
+      node = node[section]
+    del node[new_field]
+    *old_sections, old_field = old.split(".")
+    node = saved
+    for section in old_sections:
+      node = node.setdefault(section, {})
+    node[old_field] = values[new]
   (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
-  assert load_config(str(tmp_path)).model.smooth_fill == "biharmonic"
+  loaded = load_config(str(tmp_path))
+  for new, value in values.items():
+    node = loaded
+    for part in new.split("."):
+      node = node[part]
+    assert node == value, new
   del saved["model"]["smooth_fill"]
   (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
-  assert load_config(str(tmp_path)).model.smooth_fill == "harmonic"
+  assert load_config(str(tmp_path)).model.smooth_fill_method == "harmonic"

@@ -43,7 +43,8 @@ def test_one_step_with_every_option_is_finite_and_moves_d_at_its_rate(structure_
   config = tiny_config()
   t = config.texture
   t.perceptual_weight, t.style_weight = 0.1, 250.0
-  assert (t.l1_mode, t.d_lr_ratio, t.paste_known_prior) == ("raw_hole_normalized", 0.1, True)
+  assert (t.l1_mode, t.d_lr_ratio) == ("raw_hole_normalized", 0.1)
+  assert config.model.texture.paste_known_prior
   assert config.model.texture.upsample == "icnr"
   frozen, batch = structure_vars
   batch = jax.tree.map(lambda x: x[:2], batch)  # VGG runs 4 images per example
@@ -69,7 +70,7 @@ def test_training_steps_lower_l1(structure_vars):
   frozen, batch = structure_vars
   config = tiny_config()
   config.model.texture.residual_output = False
-  config.model.texture.fill_detail = False
+  config.model.texture.smooth_fill_detail = False
   _, state, step = _stage(config, batch)
   history = []
   for _ in range(60):

@@ -26,7 +26,6 @@ from flowfill_jax.models.bijectors import (
   FlowStep,
   Split,
   TopPrior,
-  condition_terms,
   destandardize,
   gaussian_log_prob,
   squeeze,
@@ -36,27 +35,31 @@ from flowfill_jax.models.bijectors import (
 from flowfill_jax.models.encoder import GatedEncoder, level_conditions
 
 
-def _scan_steps(steps: int, reverse: bool, unroll):
+def _scan_steps(steps: int, reverse: bool, unroll: int):
   return nn.scan(_inverse_body if reverse else _forward_body, length=steps,
-                 reverse=reverse, unroll=unroll, variable_axes={"params": 0, "constants": 0},
-                 split_rngs={"params": True},
-                 in_axes=(nn.broadcast, 0))  # pyright: ignore[reportArgumentType] (flax types it int)
+                 reverse=reverse, unroll=unroll or steps,
+                 variable_axes={"params": 0, "constants": 0}, split_rngs={"params": True})
 
 
-def _forward_body(step, carry, cond, cond_terms):
+def _forward_body(step, carry, cond):
   h, logdet = carry
-  h, ld = step(h, cond, inverse=False, cond_terms=cond_terms)
+  h, ld = step(h, cond, inverse=False)
   return (h, logdet + ld), None
 
 
-def _inverse_body(step, carry, cond, cond_terms):
+def _inverse_body(step, carry, cond):
   h, logdet = carry
-  h, ld = step(h, cond, inverse=True, cond_terms=cond_terms)
+  h, ld = step(h, cond, inverse=True)
   return (h, logdet + ld), None
 
 
 class FlowLevel(nn.Module):
-  """Squeeze, K conditional flow steps, then (all levels but the last) a split."""
+  """Squeeze, K conditional flow steps, then (all levels but the last) a split.
+
+  The steps' subnets read ft_l through their first layers; those layers' condition terms
+  for all K steps are one 3×3 conv of ft_l here (`step_conditions`), each step's share
+  passed to it as its condition.
+  """
 
   steps: int
   hidden: int = 64
@@ -64,26 +67,26 @@ class FlowLevel(nn.Module):
   clamp: float = 3.0
   split: bool = True
   learn_top: bool = False
-  scan_unroll: int | bool = True
+  scan_unroll: int = 0  # flow steps per scan iteration; 0 = all
 
   def setup(self) -> None:
+    self.condition_projection = nn.Conv(self.steps * 2 * self.hidden, (3, 3))
     self.step = FlowStep(self.hidden, self.scale_fn, self.clamp)
     if self.split:
       self.splitter = Split()
     else:
       self.top = TopPrior(self.learn_top)
 
-  def _condition_terms(self, cond, channels):
-    """All K steps' cond terms (`condition_terms`), from their stacked parameters; None
-    while initialising, when the steps create those parameters and compute their own."""
-    if self.is_initializing():
-      return None
-    return condition_terms(self.variables["params"]["step"]["affine"], cond, channels)
+  def step_conditions(self, cond: jax.Array) -> jax.Array:
+    """ft_l [B, H, W, C] → each step's condition [K, B, H, W, 2·hidden]."""
+    terms = self.condition_projection(cond)
+    terms = terms.reshape(terms.shape[:-1] + (self.steps, 2 * self.hidden))
+    return jnp.moveaxis(terms, -2, 0)
 
   def _run_steps(self, h, cond, inverse):
     scan = _scan_steps(self.steps, inverse, self.scan_unroll)
     carry = (h, jnp.zeros((h.shape[0],), h.dtype))
-    (h, logdet), _ = scan(self.step, carry, cond, self._condition_terms(cond, h.shape[-1]))
+    (h, logdet), _ = scan(self.step, carry, self.step_conditions(cond))
     return h, logdet
 
   def forward(self, x: jax.Array, cond: jax.Array, *,
@@ -120,7 +123,7 @@ class ConditionalFlow(nn.Module):
   scale_fn: str = "sigmoid"
   clamp: float = 3.0
   learn_top: bool = False
-  scan_unroll: int | bool = True
+  scan_unroll: int = 0  # flow steps per scan iteration; 0 = all (fully unrolled, fastest)
 
   def setup(self) -> None:
     self.blocks = [
@@ -189,6 +192,20 @@ def unflatten_latents(flat: jax.Array, prior_size: int, levels: int) -> list:
   return out
 
 
+# Sampled priors (image units) further than this outside [0, 1] come from an f⁻¹ that overflowed
+# or nearly did (a far-tail latent, or a flow pushed off its training range).
+PRIOR_RANGE = (-0.5, 1.5)
+
+
+def usable_priors(priors: jax.Array) -> jax.Array:
+  """[B] whether each sampled prior [B, P, P, 3] (image units) is finite and in PRIOR_RANGE.
+  An unusable sample's log density is −inf (`StructurePrior.sample_and_log_prob`), and G gets
+  a stand-in prior (`pipeline.TwoStage.generator_prior`, `TextureStage.training_priors`)."""
+  low, high = PRIOR_RANGE
+  inside = jnp.isfinite(priors) & (priors >= low) & (priors <= high)
+  return jnp.all(inside.reshape(priors.shape[0], -1), axis=1)
+
+
 class Condition(NamedTuple):
   levels: list   # ft_l per flow level
   base: jax.Array  # [B, P, P, 3] flow-space image the flow models the residual from
@@ -205,7 +222,7 @@ class StructurePrior(nn.Module):
 
   Deviations from the paper, each a field (README, "Stage 1"): `residual` puts a
   conditional shift by the base image (known low-res content; in the hole E's coarse
-  output, or with `base_fill` "smooth" the low-res view of `image_ops.smooth_fill`'s
+  output, or with `hole_base` "smooth" the low-res view of `image_ops.smooth_fill`'s
   full-resolution fill) in front of f; `lowres_condition` appends the space-to-depth of
   [base, M↓, known share] to every ft_l (projected to `lowres_width` channels by a 1×1
   conv when that is > 0: the raw space-to-depth has 5·4^(l+1) channels, which at the
@@ -223,13 +240,13 @@ class StructurePrior(nn.Module):
   n_bits: int = 8
   mask_mode: str = "any"
   residual: bool = False
-  base_fill: str = "coarse"  # the base in the hole: E's "coarse" output or a "smooth" fill
-  fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for base_fill "smooth"
+  hole_base: str = "coarse"  # the base in the hole: E's "coarse" output or a "smooth" fill
+  smooth_fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for hole_base "smooth"
   lowres_condition: bool = False
   lowres_width: int = 0  # 0: the space-to-depth channels as they are
   cond_norm: bool = False
   learn_top: bool = False
-  scan_unroll: int | bool = True
+  scan_unroll: int = 0  # flow steps per scan iteration; 0 = all
   encoder_dtype: Any = None  # E's convolutions (bf16 on accelerators); f stays float32
 
   def setup(self) -> None:
@@ -238,8 +255,8 @@ class StructurePrior(nn.Module):
                        f"2**levels = {2 ** self.levels}")
     if self.mask_mode not in ("any", "fraction"):
       raise ValueError(f"mask_mode {self.mask_mode!r}: expected 'any' or 'fraction'")
-    if self.base_fill not in ("coarse", "smooth"):
-      raise ValueError(f"base_fill {self.base_fill!r}: expected 'coarse' or 'smooth'")
+    if self.hole_base not in ("coarse", "smooth"):
+      raise ValueError(f"hole_base {self.hole_base!r}: expected 'coarse' or 'smooth'")
     self.encoder = GatedEncoder(self.encoder_cnum, dtype=self.encoder_dtype)
     self.shift = ConditionalShift()
     if self.lowres_condition and self.lowres_width:
@@ -265,8 +282,8 @@ class StructurePrior(nn.Module):
       e_image, e_mask = low.known_sum * (1.0 - low.hole), low.hole
     features, coarse = self.encoder(e_image, e_mask)
     conds = level_conditions(features, self.prior_size, self.levels)
-    if self.residual and self.base_fill == "smooth":
-      filled = image_ops.smooth_fill(masked_image, mask, self.fill_method)
+    if self.residual and self.hole_base == "smooth":
+      filled = image_ops.smooth_fill(masked_image, mask, self.smooth_fill_method)
       base = image_ops.area_downsample(filled, self.prior_size) - 0.5
     elif self.residual:
       base = condition.base_image(low, coarse)
@@ -353,7 +370,9 @@ class StructurePrior(nn.Module):
 
     The prior is returned as sampled (x + 0.5, not clipped to [0, 1]) so that
     `log_prob` of it gives the same figure; clip it to show or use it as an image.
-    By change of variables, log p(x) = log p_Z(z) − log|det ∂f⁻¹/∂z|.
+    By change of variables, log p(x) = log p_Z(z) − log|det ∂f⁻¹/∂z|. A sample that is not
+    `usable_priors` (f⁻¹ overflowed) gets −inf: ranked last, never a finite figure that
+    `log_prob` of it would not give.
     """
     batch = masked_image.shape[0] * num
     keys = jax.random.split(rng, self.levels)
@@ -363,7 +382,8 @@ class StructurePrior(nn.Module):
                         self.conditions(masked_image, mask))
     x, logdet_inverse, logp = self.decode(eps, masked_image, mask, standardized=True,
                                           temperature=temperature, cond=cond)
-    return x + 0.5, logp - logdet_inverse
+    prior = x + 0.5
+    return prior, jnp.where(usable_priors(prior), logp - logdet_inverse, -jnp.inf)
 
   def sample(self, rng: jax.Array, masked_image: jax.Array, mask: jax.Array,
              temperature: float = 0.8) -> jax.Array:

@@ -6,10 +6,10 @@ an encoder down to H/4, dilated residual blocks there, a decoder back up. Every
 conv but the last is a gated conv with ICT's convention (`features` = C, gates
 `relu(f) * sigmoid(g)`); there is no normalisation.
 
-The decoder's two ×2 up-convolutions (`upsample`): "icnr" (default), ICT's 4×4/2
-transposed convs initialised by ICNR so that G starts without a checkerboard;
-"transpose", the same layers with Flax's default init (their four output phases
-start different: a checkerboard G must unlearn); "resize", nearest-neighbour ×2
+The decoder's two ×2 up-convolutions (`upsample`): "transpose" (ICT's, the default),
+4×4/2 transposed convs with Flax's default init (their four output phases start
+different: a checkerboard G must unlearn); "icnr", the same layers initialised by ICNR
+so that G starts without a checkerboard; "resize", nearest-neighbour ×2
 then a 3×3 gated conv (Odena et al., 2016; 2.25× the decoder's multiply-adds).
 
 `residual_output` (a deviation from ICT, config `model.texture.residual_output`):
@@ -26,7 +26,7 @@ the output only through the H/4 bottleneck, the prior's own resolution at the
 paper's and the demo's sizes, so G cannot use the full-resolution edge of a thin
 hole the way classical inpainting does (+20% of G's FLOPs at 256²: 191 → 230 GFLOP).
 
-`fill_detail` (with `residual_output`; `model.texture.fill_detail`): in the hole, the
+`smooth_fill_detail` (with `residual_output`; `model.texture.smooth_fill_detail`): in the hole, the
 residual base is the bicubic prior plus the high frequencies of `image_ops.smooth_fill`
 at full resolution, so where the prior agrees with the fill G starts from the sharp,
 full-resolution fill rather than its blurred low-res view (the edges of thin strokes).
@@ -60,7 +60,7 @@ def composite(raw: jax.Array, masked_image: jax.Array, mask: jax.Array) -> jax.A
   return jnp.where(mask > 0.5, raw, masked_image)
 
 
-def fill_detail(fill: jax.Array, prior_hw: Sequence[Any]) -> jax.Array:
+def smooth_fill_detail(fill: jax.Array, prior_hw: Sequence[Any]) -> jax.Array:
   """The high frequencies of a full-resolution smooth `fill`: the fill minus its own view
   at the prior's size brought back up as the prior is (area down, bicubic up)."""
   low = image_ops.area_downsample(fill, tuple(prior_hw))
@@ -93,11 +93,11 @@ class TextureGenerator(nn.Module):
   base_features: int = 64
   num_res_blocks: int = 8
   res_dilation: int = 2
-  upsample: str = "icnr"  # "icnr" | "transpose" | "resize" (module docstring)
+  upsample: str = "transpose"  # "transpose" | "icnr" | "resize" (module docstring)
   residual_output: bool = False  # logit(prior↑ composited) + conv, conv zero-init (docstring)
   skips: bool = False  # U-Net skips: encoder features at H and H/2 join the decoder (docstring)
-  fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies (docstring)
-  fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for fill_detail
+  smooth_fill_detail: bool = False  # the residual base gets `smooth_fill`'s high frequencies
+  smooth_fill_method: str = "biharmonic"  # `image_ops.smooth_fill`'s method for that
   dtype: Any = None  # convs' computation dtype (bf16 on accelerators); output in the input's
 
   def _up(self, x, features, name):
@@ -112,12 +112,12 @@ class TextureGenerator(nn.Module):
                      kernel_init=init, dtype=self.dtype)(x)
 
   @property
-  def uses_fill(self) -> bool:
-    return self.residual_output and self.fill_detail
+  def uses_smooth_fill(self) -> bool:
+    return self.residual_output and self.smooth_fill_detail
 
   def smooth_fill(self, masked_image: jax.Array, mask: jax.Array) -> jax.Array:
-    """The full-resolution fill whose detail G's base takes (when `uses_fill`)."""
-    return image_ops.smooth_fill(masked_image, mask, self.fill_method)
+    """The full-resolution fill whose detail G's base takes (when `uses_smooth_fill`)."""
+    return image_ops.smooth_fill(masked_image, mask, self.smooth_fill_method)
 
   @nn.compact
   def __call__(self, prior: jax.Array, masked_image: jax.Array, mask: jax.Array,
@@ -146,9 +146,9 @@ class TextureGenerator(nn.Module):
                      dtype=self.dtype)(x).astype(masked_image.dtype)
     if self.residual_output:
       base = prior_up
-      if self.fill_detail:
+      if self.smooth_fill_detail:
         fill = self.smooth_fill(masked_image, mask) if fill is None else fill
-        base = base + fill_detail(fill, prior.shape[1:3])
+        base = base + smooth_fill_detail(fill, prior.shape[1:3])
       base = composite(base, masked_image, mask)
       logits = logits + jax.scipy.special.logit(jnp.clip(base, LOGIT_EPS, 1.0 - LOGIT_EPS))
     raw = nn.sigmoid(logits)

@@ -2,16 +2,18 @@
 
 import os
 
-from flowfill_jax.config_base import base_config
+from flowfill_jax.config_base import base_config, measured_improvements
 
 
 def get_config(arg=None):
   c = base_config()
+  measured_improvements(c)
   c.data.name = "demo"
   c.data.data_dir = os.environ.get("FLOWFILL_TEST_DATA_DIR")
   c.data.image_size = 32
   s = c.model.structure
   s.prior_size, s.levels, s.steps, s.hidden, s.encoder_cnum = 8, 2, 2, 8, 8
+  s.lowres_width = 0
   s.scan_unroll = 1  # compiles one step per level: tests are compile-bound
   t = c.model.texture
   t.base_features, t.num_res_blocks, t.disc_features = 8, 1, (8, 16, 16, 16)
