@@ -4,7 +4,7 @@
 # the run's logs and sample sheets, as one archive split into 15 MB parts.
 #
 # From the repository root on that machine, with the prepared tfds data in .devdata/tfds and,
-# where the machine lacks them, wheels in .whl/ (README "Training"; experiments/notes_photos.md):
+# where the machine lacks them, wheels in .whl/ (docs/training.md; experiments/notes_photos.md):
 #   OUT=/some/folder SECONDS_BUDGET=470 bash experiments/device_train.sh configs/photos.py
 # Back here: cat OUT/device_run.tgz.part-* | tar -xz -C runs/
 set -uo pipefail

@@ -5,7 +5,7 @@
 
 Images are stored PNG-encoded (as uint8 byte vectors, since tfds's own Image codec
 needs TensorFlow) and decoded on read. Nothing is downloaded: CelebA-HQ, Places2
-and Paris StreetView are read from a local `manual_dir` (layouts in README.md),
+and Paris StreetView are read from a local `manual_dir` (layouts in docs/data.md),
 the demo set is cut from photographs that ship with scikit-image and
 scikit-learn.
 """

@@ -70,7 +70,7 @@ class FolderBuilder(tfds.core.GeneratorBasedBuilder):
   """
 
   VERSION = tfds.core.Version("1.0.0")
-  MANUAL_DOWNLOAD_INSTRUCTIONS = "A local folder laid out as README.md's Data section says."
+  MANUAL_DOWNLOAD_INSTRUCTIONS = "A local folder laid out as docs/data.md says."
   SPLITS: dict = {}
   STORE_SIZE: int | None = 256
 

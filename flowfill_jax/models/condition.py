@@ -1,6 +1,6 @@
 """The masked input at the prior's size: what stage 1 sees besides E's features.
 
-Downsampling a mask by "any hole" (SPEC.md) turns a 35% hole at 256² into ~54% at
+Downsampling a mask by "any hole" (docs/design.md) turns a 35% hole at 256² into ~54% at
 16², and E's decoders (no skip path) keep fewer numbers than there are known
 pixels. So the flow also gets the low-res input itself, as SRFlow conditions its
 flow on the low-res image: the share of each low-res pixel that is known, the mean

@@ -5,7 +5,7 @@ DeepFill's own gated-conv convention (a "gated conv of n channels" returns n/2
 features times n/2 gates, ELU). E's job here is not its RGB output but its
 feature maps: the flow level at each resolution is conditioned on the last map at
 that resolution of the coarse decoder and of the refine decoder, concatenated
-(SPEC.md). E also returns its coarse RGB output: the stage-1 model uses it as the
+(docs/design.md). E also returns its coarse RGB output: the stage-1 model uses it as the
 flow's base image in the hole (and may train it with an auxiliary ℓ1, as DeepFill
 trains its coarse net); inside E it is pasted into the refine branch's input
 without gradient, as DeepFill does.

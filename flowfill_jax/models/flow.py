@@ -217,10 +217,10 @@ class StructurePrior(nn.Module):
 
   Inputs at the model's boundary are the full-resolution masked image (float32 in
   [0, 1]) and mask (1 = hole); they are brought down to `prior_size` here (area
-  averages; `mask_mode` "any" shows E the any-hole mask of SPEC.md, "fraction" the
+  averages; `mask_mode` "any" shows E the any-hole mask of docs/design.md, "fraction" the
   share of each low-res pixel that is missing).
 
-  Deviations from the paper, each a field (README, "Stage 1"): `residual` puts a
+  Deviations from the paper, each a field (docs/training.md): `residual` puts a
   conditional shift by the base image (known low-res content; in the hole E's coarse
   output, or with `hole_base` "smooth" the low-res view of `image_ops.smooth_fill`'s
   full-resolution fill) in front of f; `lowres_condition` appends the space-to-depth of

@@ -1,7 +1,7 @@
 """The stage-2 texture generator G: ICT's guided upsampler with gated convolutions.
 
 G turns the blurry, texture-free structure prior `I_s` (stage 1's sample, low
-resolution) and the masked image into the final completion (paper §3.3, SPEC.md):
+resolution) and the masked image into the final completion (paper §3.3, docs/design.md):
 an encoder down to H/4, dilated residual blocks there, a decoder back up. Every
 conv but the last is a gated conv with ICT's convention (`features` = C, gates
 `relu(f) * sigmoid(g)`); there is no normalisation.
