@@ -1,7 +1,7 @@
 """Inference speed, the paper's Table 3: both stages at 256², on whatever JAX sees.
 
 The paper-size two-stage model (`StructurePrior()` + `TextureGenerator()` defaults,
-through `TwoStage.complete`), randomly initialised (ActNorm's data-dependent init
+through `TwoStage.sample_completions`), randomly initialised (ActNorm's data-dependent init
 on random images: the speed does not depend on the weights), or with `--workdir` a
 trained run at its own size (e.g. the demo run). Rows:
 
@@ -107,7 +107,7 @@ def main():
 
   def two_stage(num):
     def fn(structure_vars, generator_params, masked, hole, key):
-      return model.complete(structure_vars, generator_params, masked, hole, key, num=num,
+      return model.sample_completions(structure_vars, generator_params, masked, hole, key, num=num,
                             temperature=args.temperature)
     return fn
 

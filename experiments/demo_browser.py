@@ -14,7 +14,7 @@ import shutil
 import statistics
 import time
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from flowfill_jax import demo
 
@@ -36,8 +36,10 @@ def main():
     browser = p.chromium.launch(executable_path=args.chromium, args=["--no-sandbox"])
     page = browser.new_page(viewport={"width": 1280, "height": 1250})
     page.goto(url, wait_until="networkidle")
+    undo = page.locator("#editor").get_by_label("Undo", exact=True)
+    undo.wait_for(timeout=60_000)  # the editor's toolbar: its canvas is ready for an image
     page.locator(".gallery-item").first.click()  # the first example image
-    page.wait_for_timeout(1000)
+    expect(undo).to_be_enabled(timeout=60_000)  # the image is in the canvas (an undoable step)
     page.locator("#editor").get_by_label("Brush", exact=True).click()
     box = page.locator("#editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -48,6 +50,7 @@ def main():
     page.mouse.up()
     page.locator("#num input[type=number]").fill(str(args.num))
     page.locator("#num input[type=number]").press("Enter")
+    expect(page.locator("#num input[type=range]")).to_have_value(str(args.num))
     for r in range(args.repeats):
       page.locator("#seed input").fill(str(r))
       t = time.perf_counter()
@@ -62,8 +65,9 @@ def main():
             f"{page.locator('#status').inner_text().strip()}")
     page.get_by_label("Show the structural priors").check()
     page.locator("#fill").click()
-    page.locator("#priors img").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1500)
+    page.wait_for_function(
+        "n => [...document.querySelectorAll('#priors img')].filter("
+        "i => i.complete && i.naturalWidth > 0).length === n", arg=args.num, timeout=60_000)
     os.makedirs(os.path.dirname(os.path.abspath(args.screenshot)), exist_ok=True)
     page.screenshot(path=args.screenshot, full_page=True)
     browser.close()

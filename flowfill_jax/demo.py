@@ -31,6 +31,7 @@ from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image
 from flowfill_jax.inference import Inpainter
 from flowfill_jax.metric_logging import log, setup_logging
+from flowfill_jax.user_input import MAX_TEMPERATURE, check_hole, check_temperature
 
 if TYPE_CHECKING:
   import gradio as gr
@@ -65,10 +66,7 @@ def editor_image_and_hole(value: Any,
     layer = np.asarray(layer)
     if layer.ndim == 3 and layer.shape[:2] == hole.shape and layer.shape[-1] == 4:
       hole |= layer[..., 3] > 0
-  if not hole.any():
-    raise UserError("no hole painted: paint the region to fill with the brush")
-  if hole.all():
-    raise UserError("the whole image is painted: leave some of it known to condition on")
+  check_hole(hole, "the painted mask", "paint the region to fill with the brush")
   return image, hole
 
 
@@ -187,9 +185,11 @@ def _seed(seed) -> int:
 def _temperature(tau) -> float | None:
   if tau is None:
     return None
-  tau = float(tau)
-  if not 0.0 <= tau <= 2.0:
-    raise UserError(f"temperature must be in [0, 2], got {tau}")
+  try:
+    tau = float(tau)
+  except (TypeError, ValueError):
+    raise UserError(f"temperature must be a number, got {tau!r}") from None
+  check_temperature(tau)
   return tau
 
 
@@ -252,7 +252,7 @@ def build_page(demo: DemoModel, examples: list[str]) -> "gr.Blocks":
                         label="Or pick a test image")
         with gr.Column():
           num = gr.Slider(1, MAX_SAMPLES, value=8, step=1, label="Samples", elem_id="num")
-          tau = gr.Slider(0.0, 1.5, value=float(model.temperature), step=0.05,
+          tau = gr.Slider(0.0, MAX_TEMPERATURE, value=float(model.temperature), step=0.05,
                           label="Temperature τ", elem_id="temperature")
           seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
           show_priors = gr.Checkbox(value=False, label="Show the structural priors")

@@ -30,12 +30,10 @@ import dataclasses
 import datetime
 import glob
 import json
-import math
 import os
 import time
 import zlib
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -50,12 +48,35 @@ from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import setup_logging
 
 if TYPE_CHECKING:
+  from tqdm import tqdm
+
   from flowfill_jax.inference import Inpainter
 
 BUCKETS = ("20-40", "40-60", "random")
 BUCKET_TITLES = {"20-40": "20-40%", "40-60": "40-60%", "random": "Random"}
 GRID_INPUTS, GRID_SAMPLES = 4, 6
 INCEPTION_CHUNK = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+  """What an evaluation is asked for: the CLI's flags (`check_options` refuses bad ones)."""
+  split: str = "test"
+  out_dir: str | None = None  # None: <workdir>/eval/<split> (<dataset>_<split> with a dataset)
+  buckets: tuple[str, ...] = BUCKETS
+  num_samples: int = 10
+  temperature: float | None = None  # None: the run's sample.temperature
+  seed: int = 0
+  batch_size: int = 8
+  max_images: int | None = None
+  num_pairs: int = 5
+  lpips_net: str = "vgg"
+  inception_path: str | None = None  # None: the installed fid-helper's weights
+  fid_convention: str = "pytorch_fid"
+  data_dir: str | None = None  # None: the run's
+  baselines: tuple[str, ...] = ()  # classical.NAMES
+  progress: bool = True
+  dataset: str | None = None  # None: the run's own (data.name); e.g. demo, split test_ood
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,24 +138,6 @@ def _read_parts(out_dir: str, name: str) -> dict:
   parts = [dict(np.load(f)) for f in files]
   keys = set.intersection(*(set(p) for p in parts)) if parts else ()
   return {k: np.concatenate([p[k] for p in parts]) for k in sorted(keys)}
-
-
-def _part_name(pass_) -> str:
-  """Folder under parts/ of a pass: "real", a bucket, or baselines/<method>/<bucket>, so
-  baseline parts never mix with the model's and each method resumes on its own."""
-  return os.path.join("baselines", *pass_) if isinstance(pass_, tuple) else pass_
-
-
-def _pass_title(pass_) -> str:
-  if pass_ == "real":
-    return "real"
-  if isinstance(pass_, tuple):
-    return f"{classical.TITLES[pass_[0]]}, {_bucket_title(pass_[1])} masks"
-  return f"{_bucket_title(pass_)} masks"
-
-
-def _bucket_title(bucket: str) -> str:
-  return BUCKET_TITLES.get(bucket, bucket + "%")
 
 
 def _done_batches(out_dir: str, name: str, total: int) -> int:
@@ -248,135 +251,262 @@ def _num_examples(config, split: str, max_images: int | None) -> int:
   return min(n, max_images) if max_images else n
 
 
-def run(workdir: str, *, split: str = "test", out_dir: str | None = None,
-        buckets: Sequence[str] = BUCKETS, num_samples: int = 10, temperature: float | None = None,
-        seed: int = 0, batch_size: int = 8, max_images: int | None = None, num_pairs: int = 5,
-        lpips_net: str = "vgg", inception_path: str | None = None,
-        fid_convention: str = "pytorch_fid", data_dir: str | None = None,
-        baselines: tuple[str, ...] = (), progress: bool = True,
-        dataset: str | None = None) -> dict:
-  """Evaluate a run (resuming from `out_dir`'s parts) and write its tables; returns results.
+# ---------------------------------------------------------------------------- one evaluation
 
-  `dataset` evaluates on another dataset than the run's (`datasets.BUILDERS`), e.g. a model
-  of the photo corpus on the demo set's `test_ood`.
+class Pass(NamedTuple):
+  """One sweep over the split, resumed and stored on its own: the ground truth's Inception
+  features ("real"), the model's samples under a bucket's masks ("model"), or a classical
+  method's completions under them ("baseline")."""
+  kind: Literal["real", "model", "baseline"]
+  bucket: str  # whose images (and masks) are read; "real" ignores the masks
+  method: str = ""  # a baseline's name
 
-  `baselines` names classical methods (`classical.NAMES`) scored on the same images and masks;
-  one that cannot run here (telea without OpenCV) is skipped with a note.
-  """
-  from tqdm import tqdm
+  @property
+  def part_name(self) -> str:
+    """Folder under parts/: "real", the bucket, or baselines/<method>/<bucket>, so baseline
+    parts never mix with the model's and each method resumes on its own."""
+    if self.kind == "real":
+      return "real"
+    if self.kind == "baseline":
+      return os.path.join("baselines", self.method, self.bucket)
+    return self.bucket
 
-  from flowfill_jax.inference import Inpainter
+  @property
+  def title(self) -> str:
+    if self.kind == "real":
+      return "real"
+    masks_title = f"{_bucket_title(self.bucket)} masks"
+    if self.kind == "baseline":
+      return f"{classical.TITLES[self.method]}, {masks_title}"
+    return masks_title
+
+  def images_per_batch(self, settings: Settings) -> int:
+    """Images through the FID network per batch (the progress bar's unit)."""
+    return settings.batch_size * (settings.num_samples if self.kind == "model" else 1)
+
+
+def _bucket_title(bucket: str) -> str:
+  return BUCKET_TITLES.get(bucket, bucket + "%")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """A checked evaluation, ready to score: the model and metric networks, where parts go."""
+  workdir: str
+  out_dir: str
+  model: "Inpainter"
+  mesh: jax.sharding.Mesh
+  nets: Networks
+  settings: Settings
+  num_examples: int
+  methods: tuple[str, ...]  # the baselines that run here
+  notes: tuple[str, ...]  # why the others do not
+
+  @property
+  def config(self) -> ml_collections.ConfigDict:
+    return self.model.config
+
+  @property
+  def num_batches(self) -> int:
+    return -(-self.num_examples // self.settings.batch_size)
+
+  def passes(self) -> list[Pass]:
+    """The real images (under the first bucket's batches), then the model per bucket, then
+    each baseline per bucket."""
+    buckets = self.settings.buckets
+    return [Pass("real", buckets[0]), *(Pass("model", b) for b in buckets),
+            *(Pass("baseline", b, m) for m in self.methods for b in buckets)]
+
+
+@dataclasses.dataclass
+class Timing:
+  """Seconds spent completing, metrics excluded: the model's (each pass's first batch left
+  out, as it may pay for compilation) and each baseline's [seconds, images]."""
+  seconds: float = 0.0
+  images: int = 0
+  baselines: dict[str, list] = dataclasses.field(default_factory=dict)
+
+
+def check_options(options: Options) -> tuple[tuple[str, ...], tuple[str, ...]]:
+  """Refuse bad options before any work → (baselines that run here, notes on those that do
+  not)."""
+  from flowfill_jax.user_input import check_temperature
   try:
-    for b in buckets:
+    for b in options.buckets:
       masks.ratio_range(b)
-    methods = classical.check_names(baselines)
+    methods = classical.check_names(options.baselines)
   except ValueError as e:
     raise UserError(str(e)) from None
-  why_not = {m: classical.unavailable(m) for m in methods}
-  notes = [note for note in why_not.values() if note]
-  methods = tuple(m for m in methods if not why_not[m])
-  for note in notes:
-    print(f"note: {note}", flush=True)
   if jax.process_count() > 1:
     raise UserError("evaluation runs in one process (on all of its devices); "
                     f"this job has {jax.process_count()}")
-  if num_samples < 1 or (max_images is not None and max_images < 2):
+  if options.num_samples < 1 or (options.max_images is not None and options.max_images < 2):
     raise UserError("need --num-samples >= 1 and --max-images >= 2 (FID needs 2 images)")
-  if batch_size < 1 or num_pairs < 0:
-    raise UserError(f"need --batch-size >= 1 and --num-pairs >= 0, got {batch_size} and {num_pairs}")
-  if temperature is not None and not (math.isfinite(temperature) and 0.0 <= temperature <= 10.0):
-    raise UserError(f"--temperature must be a number in [0, 10], got {temperature}")
+  if options.batch_size < 1 or options.num_pairs < 0:
+    raise UserError("need --batch-size >= 1 and --num-pairs >= 0, got "
+                    f"{options.batch_size} and {options.num_pairs}")
+  check_temperature(options.temperature, "--temperature")
+  why_not = {m: classical.unavailable(m) for m in methods}
+  return (tuple(m for m in methods if not why_not[m]),
+          tuple(note for note in why_not.values() if note))
+
+
+def _load_model(workdir: str, options: Options) -> "Inpainter":
+  """The run's model, its config pointed at the data folder and dataset asked for."""
+  from flowfill_jax.inference import Inpainter
   model = Inpainter.from_workdir(workdir)
-  config = model.config
-  if data_dir:
-    config.data.data_dir = data_dir
-  if dataset:
+  if options.data_dir:
+    model.config.data.data_dir = options.data_dir
+  if options.dataset:
     from flowfill_jax.datasets import BUILDERS
-    if dataset not in BUILDERS:
-      raise UserError(f"--dataset {dataset!r}: expected one of {sorted(BUILDERS)}")
-    config.data.name = dataset
-  settings = Settings(split=split, buckets=tuple(buckets), num_samples=num_samples,
-                      temperature=float(model.temperature if temperature is None
-                                        else temperature),
-                      seed=seed, batch_size=batch_size, max_images=max_images,
-                      num_pairs=num_pairs if num_samples >= 2 else 0, lpips_net=lpips_net,
-                      fid_convention=fid_convention,
-                      checkpoint_steps=dict(model.checkpoint_steps), dataset=dataset)
-  out_dir = out_dir or os.path.join(workdir, "eval", f"{dataset}_{split}" if dataset else split)
-  num_examples = _num_examples(config, split, max_images)
-  mesh = sharding.make_mesh()
+    if options.dataset not in BUILDERS:
+      raise UserError(f"--dataset {options.dataset!r}: expected one of {sorted(BUILDERS)}")
+    model.config.data.name = options.dataset
+  return model
+
+
+def _settings(options: Options, model: "Inpainter") -> Settings:
+  return Settings(split=options.split, buckets=tuple(options.buckets),
+                  num_samples=options.num_samples,
+                  temperature=float(model.temperature if options.temperature is None
+                                    else options.temperature),
+                  seed=options.seed, batch_size=options.batch_size,
+                  max_images=options.max_images,
+                  num_pairs=options.num_pairs if options.num_samples >= 2 else 0,
+                  lpips_net=options.lpips_net, fid_convention=options.fid_convention,
+                  checkpoint_steps=dict(model.checkpoint_steps), dataset=options.dataset)
+
+
+def _checked_networks(options: Options, mesh: jax.sharding.Mesh) -> Networks:
+  """The metric networks, once the batch fits the mesh and the samples give enough pairs;
+  a missing weight file or a bad number is a UserError, raised before any scoring."""
   try:
-    if num_samples >= 2:
-      metrics.sample_pairs(num_samples, num_pairs)  # enough pairs? fails before any work
-    sharding.check_batch_size(batch_size, mesh)
-    nets = load_networks(inception_path, fid_convention, lpips_net,
+    if options.num_samples >= 2:
+      metrics.sample_pairs(options.num_samples, options.num_pairs)
+    sharding.check_batch_size(options.batch_size, mesh)
+    return load_networks(options.inception_path, options.fid_convention, options.lpips_net,
                          sharding.replicated(mesh))
   except (FileNotFoundError, ValueError) as e:
     raise UserError(str(e)) from None
+
+
+def prepare(workdir: str, options: Options) -> Evaluation:
+  """Check everything and load what scoring needs; the out folder is created (settings.json)
+  last, so that refused input leaves nothing behind."""
+  methods, notes = check_options(options)
+  for note in notes:
+    print(f"note: {note}", flush=True)
+  model = _load_model(workdir, options)
+  settings = _settings(options, model)
+  default = f"{options.dataset}_{options.split}" if options.dataset else options.split
+  out_dir = options.out_dir or os.path.join(workdir, "eval", default)
+  num_examples = _num_examples(model.config, options.split, options.max_images)
+  mesh = sharding.make_mesh()
+  nets = _checked_networks(options, mesh)
   model.replicate(sharding.replicated(mesh))
   _check_settings(out_dir, settings)
+  return Evaluation(workdir=workdir, out_dir=out_dir, model=model, mesh=mesh, nets=nets,
+                    settings=settings, num_examples=num_examples, methods=methods, notes=notes)
 
-  num_batches = -(-num_examples // batch_size)
-  # A pass is the real images, a bucket of the model's samples, or a (baseline, bucket) pair.
-  passes = ["real", *buckets, *((m, b) for m in methods for b in buckets)]
-  todo = {p: num_batches - _done_batches(out_dir, _part_name(p), num_batches) for p in passes}
+
+# ---------------------------------------------------------------------------- its passes
+
+def _kept_scores(scores: dict, kept: np.ndarray) -> dict:
+  """Per-input scores of the kept rows, the features one row per completion."""
+  part = {k: np.asarray(v)[kept] for k, v in scores.items()}
+  part["features"] = part["features"].reshape(-1, part["features"].shape[-1])
+  return part
+
+
+def _real_part(ev: Evaluation, batch: dict, kept: np.ndarray) -> dict:
+  """The ground-truth images' Inception features: FID and KID's reference."""
+  features = jax.device_get(inception_features(ev.nets.inception, batch["image"]))
+  return {"features": np.asarray(features)[kept]}
+
+
+def _model_part(ev: Evaluation, bucket: str, index: int, batch: dict, kept: np.ndarray,
+                timing: Timing, compiling: bool) -> dict:
+  """The model's samples of batch `index` under `bucket`'s masks, scored; batch 0 also gives
+  the bucket's example grid. `compiling`: the batch may pay for compilation, so is not timed."""
+  bucket_key = jax.random.fold_in(jax.random.key(ev.settings.seed), zlib.crc32(bucket.encode()))
+  scores, out, seconds = score_batch(ev.model, ev.nets, batch["image"], batch["mask"],
+                                     jax.random.fold_in(bucket_key, index), ev.settings)
+  if not compiling:
+    timing.seconds += seconds
+    timing.images += int(kept.sum()) * ev.settings.num_samples
+  if index == 0:
+    visualize.write_png(os.path.join(ev.out_dir, f"examples_{bucket}.png"),
+                        _example_grid(batch["image"], batch["mask"], out))
+  return _kept_scores(scores, kept)
+
+
+def _baseline_part(ev: Evaluation, method: str, batch: dict, kept: np.ndarray,
+                   timing: Timing) -> dict:
+  """A classical method's completions of one batch, scored."""
+  scores, seconds = score_baseline(method, ev.nets, batch["image"], batch["mask"], ev.settings)
+  timing.baselines[method][0] += seconds
+  timing.baselines[method][1] += ev.settings.batch_size
+  return _kept_scores(scores, kept)
+
+
+def _score_pass(ev: Evaluation, pass_: Pass, start: int, timing: Timing, bar: "tqdm") -> None:
+  """Batches `start`, `start` + 1, … of one pass, each written as a part once scored."""
+  for index, batch in _batches(ev.config, ev.mesh, ev.settings, pass_.bucket, start):
+    if index >= ev.num_batches:
+      break
+    kept = _kept(batch, index, ev.settings, ev.num_examples)
+    if pass_.kind == "real":
+      part = _real_part(ev, batch, kept)
+    elif pass_.kind == "baseline":
+      part = _baseline_part(ev, pass_.method, batch, kept, timing)
+    else:
+      part = _model_part(ev, pass_.bucket, index, batch, kept, timing, compiling=index == start)
+    part["index"] = index * ev.settings.batch_size + np.flatnonzero(kept)
+    _write_part(_part_path(ev.out_dir, pass_.part_name, index), part)
+    bar.update(pass_.images_per_batch(ev.settings))
+
+
+def score_passes(ev: Evaluation, progress: bool = True) -> Timing:
+  """Score what the parts folder lacks, pass after pass; → the completions' timing."""
+  from tqdm import tqdm
+  passes = ev.passes()
+  todo = {p: ev.num_batches - _done_batches(ev.out_dir, p.part_name, ev.num_batches)
+          for p in passes}
   # The bar counts images through the FID network (every sample, and each real image or
   # baseline completion once), the bulk of the work, so its rate and ETA hold across passes.
-  per_batch = {p: batch_size * (num_samples if p in buckets else 1) for p in passes}
-  bar = tqdm(total=sum(todo[p] * per_batch[p] for p in passes), unit="img",
+  bar = tqdm(total=sum(todo[p] * p.images_per_batch(ev.settings) for p in passes), unit="img",
              disable=not progress, desc="evaluating", smoothing=0.1)
-  timing = {"seconds": 0.0, "images": 0}
-  baseline_timing = {m: [0.0, 0] for m in methods}  # seconds, images
-  base_key = jax.random.key(seed)
-  for name in passes:
-    start = num_batches - todo[name]
-    if start == num_batches:
-      continue
-    bar.set_postfix_str(_pass_title(name))
-    # The real images ignore the masks; a baseline pass reads its bucket's images and masks.
-    bucket = buckets[0] if name == "real" else name[1] if isinstance(name, tuple) else name
-    for index, batch in _batches(config, mesh, settings, bucket, start):
-      if index >= num_batches:
-        break
-      kept = _kept(batch, index, settings, num_examples)
-      ids = index * batch_size + np.flatnonzero(kept)
-      if name == "real":
-        part = {"features": np.asarray(
-            jax.device_get(inception_features(nets.inception, batch["image"])))[kept]}
-      elif isinstance(name, tuple):
-        scores, seconds = score_baseline(name[0], nets, batch["image"], batch["mask"], settings)
-        part = {k: np.asarray(v)[kept] for k, v in scores.items()}
-        part["features"] = part["features"].reshape(-1, part["features"].shape[-1])
-        baseline_timing[name[0]][0] += seconds
-        baseline_timing[name[0]][1] += settings.batch_size
-      else:
-        key = jax.random.fold_in(jax.random.fold_in(base_key, zlib.crc32(name.encode())), index)
-        scores, out, seconds = score_batch(model, nets, batch["image"], batch["mask"], key,
-                                           settings)
-        part = {k: np.asarray(v)[kept] for k, v in scores.items()}
-        part["features"] = part["features"].reshape(-1, part["features"].shape[-1])
-        if index > start:  # the first batch of a pass may pay for compilation
-          timing["seconds"] += seconds
-          timing["images"] += len(ids) * num_samples
-        if index == 0:
-          visualize.write_png(os.path.join(out_dir, f"examples_{name}.png"),
-                              _example_grid(batch["image"], batch["mask"], out))
-      part["index"] = ids
-      _write_part(_part_path(out_dir, _part_name(name), index), part)
-      bar.update(per_batch[name])
+  timing = Timing(baselines={m: [0.0, 0] for m in ev.methods})
+  for p in passes:
+    if todo[p]:
+      bar.set_postfix_str(p.title)
+      _score_pass(ev, p, ev.num_batches - todo[p], timing, bar)
   bar.close()
+  return timing
 
-  results = summarize(out_dir, settings, workdir=workdir, num_examples=num_examples,
-                      baselines=methods)
-  results["out_dir"] = out_dir
-  if timing["images"]:
-    results["completion_images_per_s"] = timing["images"] / timing["seconds"]
-  if notes:
-    results["notes"] = notes
-  results["baseline_seconds_per_image"] = {m: sec / n for m, (sec, n) in baseline_timing.items()
+
+def collect_results(ev: Evaluation, timing: Timing) -> dict:
+  """The tables' numbers from every part on disk, with this call's timing and notes."""
+  results = summarize(ev.out_dir, ev.settings, workdir=ev.workdir, num_examples=ev.num_examples,
+                      baselines=ev.methods)
+  results["out_dir"] = ev.out_dir
+  if timing.images:
+    results["completion_images_per_s"] = timing.images / timing.seconds
+  if ev.notes:
+    results["notes"] = list(ev.notes)
+  results["baseline_seconds_per_image"] = {m: sec / n for m, (sec, n) in timing.baselines.items()
                                            if n}
   results["device"] = f"{len(jax.devices())}x {jax.devices()[0].device_kind}"
-  write_reports(out_dir, results)
+  return results
+
+
+def run(workdir: str, options: Options | None = None) -> dict:
+  """Evaluate a run (resuming from the out folder's parts) and write its tables; returns the
+  results. Baselines that cannot run here (telea without OpenCV) are skipped with a note."""
+  options = options or Options()
+  ev = prepare(workdir, options)
+  results = collect_results(ev, score_passes(ev, options.progress))
+  write_reports(ev.out_dir, results)
   return results
 
 
@@ -394,7 +524,7 @@ def summarize(out_dir: str, settings: Settings, *, workdir: str, num_examples: i
   for bucket in settings.buckets:
     results["buckets"][bucket] = _row(_read_parts(out_dir, bucket), real, real_stats)
     for m in baselines:
-      results["baselines"][m][bucket] = _row(_read_parts(out_dir, _part_name((m, bucket))), real,
+      results["baselines"][m][bucket] = _row(_read_parts(out_dir, Pass("baseline", bucket, m).part_name), real,
                                              real_stats)
   return results
 
@@ -524,7 +654,7 @@ def define_flags() -> None:
   flags.DEFINE_list("buckets", list(BUCKETS), "Mask buckets: 20-40, 40-60, random (20-60) or "
                     "any lo-hi in percent.")
   flags.DEFINE_integer("num_samples", 10, "Completions per input (all scored).")
-  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature).")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's sample.temperature).")
   flags.DEFINE_integer("seed", 0, "Seed of the fixed masks and of the samples.")
   flags.DEFINE_integer("batch_size", 8, "Inputs per jitted call (× num_samples completions).")
   flags.DEFINE_integer("max_images", None, "Evaluate only the split's first N images.")
@@ -543,17 +673,21 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["workdir"])
 
 
+def options_from_flags() -> Options:
+  return Options(split=FLAGS.split, out_dir=FLAGS.out, buckets=tuple(FLAGS.buckets),
+                 num_samples=FLAGS.num_samples, temperature=FLAGS.temperature, seed=FLAGS.seed,
+                 batch_size=FLAGS.batch_size, max_images=FLAGS.max_images,
+                 num_pairs=FLAGS.num_pairs, lpips_net=FLAGS.lpips_net,
+                 inception_path=FLAGS.inception, fid_convention=FLAGS.fid_convention,
+                 data_dir=FLAGS.data_dir, baselines=tuple(FLAGS.baselines),
+                 dataset=FLAGS.dataset)
+
+
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   setup_logging()
-  results = exit_on_user_error(
-      run, FLAGS.workdir, split=FLAGS.split, out_dir=FLAGS.out, buckets=FLAGS.buckets,
-      num_samples=FLAGS.num_samples, temperature=FLAGS.temperature, seed=FLAGS.seed,
-      batch_size=FLAGS.batch_size, max_images=FLAGS.max_images, num_pairs=FLAGS.num_pairs,
-      lpips_net=FLAGS.lpips_net, inception_path=FLAGS.inception,
-      fid_convention=FLAGS.fid_convention, data_dir=FLAGS.data_dir,
-      baselines=tuple(FLAGS.baselines), dataset=FLAGS.dataset)
+  results = exit_on_user_error(run, FLAGS.workdir, options_from_flags())
   print(results_markdown(results))
   print(f"wrote results.md, results.json and examples_*.png to {results['out_dir']}")
 

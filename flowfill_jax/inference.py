@@ -5,8 +5,8 @@
     completions = model.inpaint(image, mask, num=8, temperature=0.8, seed=0)
 
 `from_workdir` takes a run written by `flowfill_jax.train`, a folder written by
-`Inpainter.export` (`python -m flowfill_jax.export`), or nothing: then the small demo
-model that ships inside the package (trained on the offline demo photographs).
+`Inpainter.export` (`python -m flowfill_jax.export`), or nothing: then the small photo
+model that ships inside the package (configs/photos.py).
 
 Arrays in, arrays out: images float32 in [0, 1] (HxWx3, or NxHxWx3), masks HxW,
 HxWx1 or NxHxWx1 with 1 = hole. Images of another size than the model's are
@@ -18,7 +18,6 @@ own known pixels, so those are exact at the user's resolution.
 import functools
 import importlib.resources
 import json
-import math
 import os
 from typing import NamedTuple
 
@@ -34,6 +33,7 @@ from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
+from flowfill_jax.user_input import check_hole, check_temperature
 
 # An exported model: `config.json` beside this file of E, f and G weights (Inpainter.export).
 WEIGHTS_FILE = "weights.msgpack"
@@ -46,19 +46,6 @@ class Samples(NamedTuple):
   completions: np.ndarray  # at the user's size, known pixels exactly the user's
   priors: np.ndarray  # stage 1's structural priors, prior_size², image units, unclipped
   log_prob: np.ndarray  # exact log p(prior | masked image), nats
-
-
-# Sampling temperatures a user may ask for: 0 draws the most likely prior; far above 1 the
-# flow's samples leave the data range. The web demo's slider, the CLIs and the API share them.
-MAX_TEMPERATURE = 2.0
-
-
-def check_temperature(temperature: float | None, name: str = "temperature") -> None:
-  """A clear error for a temperature outside [0, MAX_TEMPERATURE] (None: the model's)."""
-  if temperature is not None and not (math.isfinite(temperature)
-                                      and 0.0 <= temperature <= MAX_TEMPERATURE):
-    raise UserError(f"{name} must be a number in [0, {MAX_TEMPERATURE:g}] (0: the most likely "
-                    f"prior), got {temperature}")
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -112,7 +99,7 @@ class Inpainter:
     self.structure_vars = structure_vars
     self.generator_params = generator_params
     self.temperature = config.sample.temperature
-    self._complete = compilation.jit(self.two_stage.complete, static_argnames=("num",))
+    self._complete = compilation.jit(self.two_stage.sample_completions, static_argnames=("num",))
     self._texture = compilation.jit(self.two_stage.texture)
     s = self.structure
     self._encode = compilation.jit(functools.partial(s.apply, method=s.encode),
@@ -195,6 +182,8 @@ class Inpainter:
     image, mask = _as_batch(image, 3), _as_batch(mask, 1)
     if image.shape[:3] != mask.shape[:3]:
       raise UserError(f"mask size {mask.shape[1:3]} differs from image size {image.shape[1:3]}")
+    for i, m in enumerate(mask):
+      check_hole(m, "the mask" if len(mask) == 1 else f"mask {i}")
     image = np.stack([resize.image(x, self.size) for x in image])
     mask = np.stack([resize.mask(m, self.size) for m in mask]).astype(np.float32)
     image, mask = jnp.asarray(image), jnp.asarray(mask)

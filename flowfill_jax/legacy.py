@@ -9,6 +9,7 @@ optimiser moments shaped like them) into the new one, computing the same functio
 `restore` falls back to it when a checkpoint is of the old layout.
 """
 
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -68,9 +69,12 @@ def _old_level_shapes(level: dict) -> dict:
 
 def _rewrite(tree: Any, is_target: Callable[[Any], bool], rewrite: Callable[[dict], dict]) -> Any:
   """`tree` with every subtree that `is_target` picks replaced by `rewrite` of it; dicts,
-  lists, tuples and named tuples (optax states) are walked."""
+  lists, tuples, named tuples (optax states) and dataclasses (train states) are walked."""
   if is_target(tree):
     return rewrite(tree)
+  if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+    return dataclasses.replace(tree, **{f.name: _rewrite(getattr(tree, f.name), is_target, rewrite)
+                                        for f in dataclasses.fields(tree) if f.init})
   if isinstance(tree, dict):
     return {k: _rewrite(v, is_target, rewrite) for k, v in tree.items()}
   if isinstance(tree, tuple) and hasattr(tree, "_fields"):

@@ -33,11 +33,11 @@ def paste_known_prior(priors: jax.Array, masked_image: jax.Array, mask: jax.Arra
 
 
 class TwoStage:
-  """Holds the two modules; `complete` is pure in its variables and jit-friendly.
+  """Holds the two modules; `sample_completions` is pure in its variables and jit-friendly.
 
   `paste_known_prior` (config `model.texture.paste_known_prior`): G's input prior gets the
   known low-res pixels of `I_m↓` (`paste_known_prior` above). Only G's input: the priors
-  `complete` returns, and their log densities, are the flow's samples as drawn.
+  `sample_completions` returns, and their log densities, are the flow's samples as drawn.
   """
 
   def __init__(self, structure: StructurePrior, generator: TextureGenerator,
@@ -92,9 +92,10 @@ class TwoStage:
     """Stage 2 on given priors ([B·num, …], or [B, …] when num = 1) → composited I_c."""
     return self.generate(generator_params, priors, masked_image, mask).completed
 
-  def complete(self, structure_vars: dict, generator_params: dict, masked_image: jax.Array,
-               mask: jax.Array, key: jax.Array, *, num: int = 1,
-               temperature: float = 0.8) -> tuple[jax.Array, jax.Array, jax.Array]:
+  def sample_completions(self, structure_vars: dict, generator_params: dict,
+                         masked_image: jax.Array, mask: jax.Array, key: jax.Array, *,
+                         num: int = 1, temperature: float = 0.8
+                         ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """→ (completions [B, num, H, W, 3], priors [B, num, P, P, 3], log p(prior) [B, num]).
 
     Known pixels of the completions are exactly those of `masked_image`.

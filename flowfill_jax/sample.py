@@ -23,8 +23,8 @@ with one mask per image, same file names), writing `OUT/<name>_s<k>.png` and
 `OUT/<name>_mask.png`, jitted once and batched (`--batch-size`).
 """
 
+import dataclasses
 import json
-import math
 import os
 import time
 
@@ -36,6 +36,7 @@ from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.image_io import read_image, read_mask
 from flowfill_jax.metric_logging import setup_logging
+from flowfill_jax.user_input import check_hole
 
 FLAGS = flags.FLAGS
 
@@ -48,7 +49,7 @@ def define_flags() -> None:
   flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
   flags.DEFINE_string("out", None, "Output folder (created).")
   flags.DEFINE_integer("num", 8, "Number of completions.")
-  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's structure.temperature).")
+  flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's sample.temperature).")
   flags.DEFINE_integer("seed", 0, "Same seed, same files.")
   flags.DEFINE_bool("rank", False, "Order samples by stage-1 likelihood, most likely first.")
   flags.DEFINE_bool("invert_mask", False, "The mask's white means known, not hole.")
@@ -68,10 +69,9 @@ def check_flags() -> None:
     raise UserError(f"--num must be at least 1, got {FLAGS.num}")
   if FLAGS.batch_size < 1:
     raise UserError(f"--batch-size must be at least 1, got {FLAGS.batch_size}")
-  tau = FLAGS.temperature
-  if tau is not None and not (math.isfinite(tau) and 0.0 <= tau <= 10.0):
-    raise UserError(f"--temperature must be a number in [0, 10] (0: the most likely prior), "
-                    f"got {tau}")
+  if FLAGS.temperature is not None:  # inference imports JAX: only when there is a τ to check
+    from flowfill_jax.user_input import check_temperature
+    check_temperature(FLAGS.temperature, "--temperature")
   path = os.path.abspath(FLAGS.out)
   while path != os.path.dirname(path):
     if os.path.exists(path) and not os.path.isdir(path):
@@ -83,20 +83,31 @@ def check_mask(mask: np.ndarray, image: np.ndarray, path: str) -> None:
   if mask.shape != image.shape[:2]:
     raise UserError(f"mask {path} is {mask.shape[1]}×{mask.shape[0]} but the image is "
                     f"{image.shape[1]}×{image.shape[0]}: they must be the same size")
-  if not mask.any():
-    raise UserError(f"mask {path} has no hole pixels: nothing to fill "
-                    "(white = hole; use --invert-mask if white means known)")
-  if mask.all():
-    raise UserError(f"mask {path} covers the whole image: nothing to condition on")
+  check_hole(mask, f"mask {path}", "white = hole; use --invert-mask if white means known")
 
 
-def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str, *, num: int = 8,
-        temperature: float | None = None, seed: int = 0, rank: bool = False,
-        invert_mask: bool = False, transfer_from: str | None = None) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Sampling:
+  """How completions are drawn, for one image and for a folder alike."""
+  num: int = 8  # completions per image
+  temperature: float | None = None  # None: the run's sample.temperature
+  seed: int = 0
+  invert_mask: bool = False  # the masks' white means known, not hole
+
+  @classmethod
+  def from_flags(cls) -> "Sampling":
+    return cls(num=FLAGS.num, temperature=FLAGS.temperature, seed=FLAGS.seed,
+               invert_mask=FLAGS.invert_mask)
+
+
+def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str,
+        sampling: Sampling | None = None, *, rank: bool = False,
+        transfer_from: str | None = None) -> dict:
   """Compute every output first, then write them: bad input leaves no partial output."""
   from flowfill_jax.inference import Inpainter  # after argument checks: JAX starts slowly
+  sampling = sampling or Sampling()
   image = read_image(image_path)
-  mask = read_mask(mask_path, invert_mask)
+  mask = read_mask(mask_path, sampling.invert_mask)
   check_mask(mask, image, mask_path)
   target = read_image(transfer_from) if transfer_from else None
   if target is not None and target.shape != image.shape:
@@ -109,8 +120,9 @@ def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str, *, n
     samples = model.transfer(target, image, mask)[None]
     log_probs = np.full((1,), np.nan)
   else:
-    samples, log_probs = model.inpaint(image, mask, num=num, temperature=temperature,
-                                       seed=seed, return_log_prob=True)
+    samples, log_probs = model.inpaint(image, mask, num=sampling.num,
+                                       temperature=sampling.temperature, seed=sampling.seed,
+                                       return_log_prob=True)
   seconds = time.perf_counter() - start
   order = np.argsort(-log_probs) if rank else np.arange(len(samples))
   samples, log_probs = samples[order], log_probs[order]
@@ -124,22 +136,26 @@ def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str, *, n
   shown = visualize.grey_holes(image, mask[..., None])
   visualize.write_png(os.path.join(out_dir, "grid.png"),
                       visualize.grid([[shown, mask[..., None], *samples]]))
-  summary = {"image": image_path, "mask": mask_path, "seed": seed, "ranked": rank,
-             "temperature": temperature or model.temperature, "seconds": seconds,
+  tau = model.temperature if sampling.temperature is None else sampling.temperature
+  summary = {"image": image_path, "mask": mask_path, "seed": sampling.seed, "ranked": rank,
+             "temperature": tau, "seconds": seconds,
              "transfer_from": transfer_from, "samples": records}
   fileio.write_text(os.path.join(out_dir, "samples.json"), json.dumps(summary, indent=2))
   return summary
 
 
-def run_folder(workdir: str | None, input_dir: str, out_dir: str, *, bucket: str = "random",
-               mask_dir: str | None = None, num: int = 1, temperature: float | None = None,
-               seed: int = 0, batch_size: int = 8, invert_mask: bool = False) -> dict:
-  """Complete every image of a folder under fixed masks; returns counts and images/s."""
+def run_folder(workdir: str | None, input_dir: str, out_dir: str,
+               sampling: Sampling | None = None, *, bucket: str = "random",
+               mask_dir: str | None = None, batch_size: int = 8) -> dict:
+  """Complete every image of a folder under fixed masks (`sampling`: one completion each by
+  default); returns counts and images/s."""
   from tqdm import tqdm
 
   from flowfill_jax import masks as masks_lib
   from flowfill_jax.datasets.builders import list_images
   from flowfill_jax.inference import Inpainter
+  sampling = sampling or Sampling(num=1)
+  num, seed = sampling.num, sampling.seed
   if not os.path.isdir(input_dir):
     raise UserError(f"input folder {input_dir} does not exist")
   files = list_images(input_dir)
@@ -158,13 +174,14 @@ def run_folder(workdir: str | None, input_dir: str, out_dir: str, *, bucket: str
       mask = fixed[first:first + len(chunk)].astype(np.float32)
     else:
       mask = np.stack([resize.mask(read_mask(os.path.join(mask_dir, os.path.basename(f)),
-                                             invert_mask), size)
+                                             sampling.invert_mask), size)
                        for f in chunk]).astype(np.float32)
     if len(chunk) < batch_size:  # pad to the jitted shape
       pad = batch_size - len(chunk)
       images = np.concatenate([images, np.repeat(images[-1:], pad, 0)])
       mask = np.concatenate([mask, np.repeat(mask[-1:], pad, 0)])
-    out = model.inpaint(images, mask, num=num, temperature=temperature, seed=seed + first)
+    out = model.inpaint(images, mask, num=num, temperature=sampling.temperature,
+                        seed=seed + first)
     if start is None:  # the first batch pays for compilation
       start = time.perf_counter()
     else:
@@ -185,18 +202,16 @@ def main(argv: list[str]) -> None:
   exit_on_user_error(check_flags)
   if FLAGS.input_dir:
     summary = exit_on_user_error(
-        run_folder, FLAGS.workdir, FLAGS.input_dir, FLAGS.out, bucket=FLAGS.mask_bucket,
-        mask_dir=FLAGS.mask_dir, num=FLAGS.num, temperature=FLAGS.temperature, seed=FLAGS.seed,
-        batch_size=FLAGS.batch_size, invert_mask=FLAGS.invert_mask)
+        run_folder, FLAGS.workdir, FLAGS.input_dir, FLAGS.out, Sampling.from_flags(),
+        bucket=FLAGS.mask_bucket, mask_dir=FLAGS.mask_dir, batch_size=FLAGS.batch_size)
     print(f"completed {summary['images']} image(s) × {summary['samples_per_image']} into "
           f"{FLAGS.out} at {summary['images_per_s']:.2f} images/s after compilation")
     return
   if not (FLAGS.image and FLAGS.mask):
     raise app.UsageError("give --image and --mask, or --input-dir for batch mode")
   summary = exit_on_user_error(
-      run, FLAGS.workdir, FLAGS.image, FLAGS.mask, FLAGS.out, num=FLAGS.num,
-      temperature=FLAGS.temperature, seed=FLAGS.seed, rank=FLAGS.rank,
-      invert_mask=FLAGS.invert_mask, transfer_from=FLAGS.transfer_from)
+      run, FLAGS.workdir, FLAGS.image, FLAGS.mask, FLAGS.out, Sampling.from_flags(),
+      rank=FLAGS.rank, transfer_from=FLAGS.transfer_from)
   n = len(summary["samples"])
   print(f"wrote {n} completion(s), grid.png and samples.json to {FLAGS.out} "
         f"({summary['seconds']:.2f} s including compilation)")

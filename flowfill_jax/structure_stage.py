@@ -36,7 +36,7 @@ class StructureStage:
     self.model = factory.structure_prior(config)
     self.tx, self.schedule = optim.adam(self.stage_config)
 
-  def frozen(self, sharding: NamedSharding | None) -> None:
+  def frozen_variables(self, sharding: NamedSharding | None) -> None:
     """Nothing is frozen in stage 1."""
     return None
 
@@ -81,7 +81,7 @@ class StructureStage:
     mask_lr = image_ops.mask_downsample(batch["mask"], size)
     shown_input = visualize.grey_holes(image_ops.area_downsample(masked(batch), size), mask_lr)
     samples = [self.model.apply(variables, k, masked(batch), batch["mask"],
-                                self.stage_config.temperature, method=self.model.sample)
+                                self.config.sample.temperature, method=self.model.sample)
                for k in jax.random.split(key, self.stage_config.num_samples)]
     truth = image_ops.area_downsample(batch["image"], size)
     return [shown_input, *samples, truth]

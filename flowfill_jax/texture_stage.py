@@ -83,7 +83,7 @@ class TextureStage:
     self.vgg = vgg.VGG16Features(tuple(dict.fromkeys(layers))) if layers else None
     self.workdir = workdir
 
-  def frozen(self, sharding: NamedSharding | None) -> dict:
+  def frozen_variables(self, sharding: NamedSharding | None) -> dict:
     variables = factory.load_structure_variables(self.config, self.workdir, sharding)
     if self.vgg is not None:
       params = vgg.load_params(self.vgg.layers)
@@ -207,7 +207,7 @@ class TextureStage:
   def eval_step(self, state: TextureState, batch: dict, key: jax.Array, frozen: dict) -> dict:
     """Per-example ℓ1 of the two-stage completion from a sampled prior (test-time path)."""
     structure_vars, _ = self._split_frozen(frozen)
-    out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+    out, _, _ = self.two_stage.sample_completions(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=1,
                                      temperature=self.config.sample.temperature)
     return {"l1": jnp.mean(jnp.abs(out[:, 0] - batch["image"]), axis=(1, 2, 3))}
@@ -217,7 +217,7 @@ class TextureStage:
     """Columns: masked input, completions at τ (one column per sample), ground truth."""
     structure_vars, _ = self._split_frozen(frozen)
     n = self.stage_config.num_samples
-    out, _, _ = self.two_stage.complete(structure_vars, state.g_params, masked(batch),
+    out, _, _ = self.two_stage.sample_completions(structure_vars, state.g_params, masked(batch),
                                      batch["mask"], key, num=n,
                                      temperature=self.config.sample.temperature)
     shown = visualize.grey_holes(masked(batch), batch["mask"])

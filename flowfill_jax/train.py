@@ -7,15 +7,15 @@ orbax checkpoints. Started again on the same workdir, a run resumes where it
 stopped, data position and PRNG state included.
 """
 
+import dataclasses
 import functools
 import itertools
 import json
 import logging
 import math
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -25,9 +25,17 @@ from absl import app, flags
 from jax.sharding import Mesh
 from ml_collections import config_flags
 
-from flowfill_jax import compilation, factory, fileio, input_pipeline, sharding, visualize
+from flowfill_jax import (
+  compilation,
+  factory,
+  fileio,
+  input_pipeline,
+  legacy,
+  sharding,
+  visualize,
+)
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
-from flowfill_jax.cli import undash
+from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
 from flowfill_jax.metric_logging import MetricWriter, Progress, format_eta, setup_logging
 
@@ -104,7 +112,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   current = json.loads(config.to_json_best_effort())
   if os.path.exists(path):
     with open(path) as f:
-      saved = json.load(f)
+      saved = legacy.upgrade_config(json.load(f))
     differ = _config_differences(saved, current)
     if differ:
       raise UserError(f"workdir {workdir} holds a run of a different config "
@@ -121,45 +129,62 @@ def stage_data_config(config: ml_collections.ConfigDict,
   return data
 
 
+class TrainingDiverged(UserError, FloatingPointError):
+  """A non-finite loss: reported in one line like bad input, since the remedy (a lower learning
+  rate, other data) is the user's, and still a FloatingPointError to code that catches one."""
+
+
 def _mean_metrics(pending: list[dict], first_step: int) -> dict:
   """Host-side means of the metrics of several steps; a non-finite loss stops the run."""
   host = jax.device_get(pending)
   for i, m in enumerate(host):
     bad = [k for k, v in m.items() if not np.all(np.isfinite(v))]
     if bad:
-      raise FloatingPointError(
+      raise TrainingDiverged(
           f"non-finite {', '.join(bad)} at step {first_step + i + 1}; the run stops "
           "here and its last good checkpoint stays")
   return {k: float(np.mean([m[k] for m in host])) for k in host[0]}
 
 
-def evaluate(stage: "StructureStage | TextureStage", state: Any, eval_step: Callable,
-             frozen: dict | None, config: ml_collections.ConfigDict,
-             data_config: ml_collections.ConfigDict, mesh: Mesh, key: jax.Array) -> dict:
+@dataclasses.dataclass(frozen=True)
+class StageContext:
+  """What validation and sample sheets read besides the train state, fixed for a stage."""
+  stage: "StructureStage | TextureStage"
+  config: ml_collections.ConfigDict
+  data_config: ml_collections.ConfigDict  # the data section at the stage's batch size
+  mesh: Mesh
+  eval_step: Callable
+  sample_rows: Callable
+  frozen: dict | None  # stage 1's variables for stage 2; None for stage 1
+  eval_key: jax.Array
+  sample_key: jax.Array
+
+  def eval_batches(self) -> Iterator[dict]:
+    """The held-out split in a fixed order, the same at every evaluation."""
+    return input_pipeline.create_iterator(self.data_config, self.mesh,
+                                          split=self.config.data.eval_split,
+                                          seed=self.config.seed, train=False)
+
+
+def evaluate(ctx: StageContext, state: Any) -> dict:
   """Mean per-example validation metrics over the first `eval_batches` held-out batches."""
-  batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
-                                           seed=config.seed, train=False)
   sums, count = {}, 0.0
-  for batch in itertools.islice(batches, stage.stage_config.eval_batches):
-    valid = np.asarray(batch.pop("valid", np.ones(data_config.batch_size)), np.float64)
-    for k, v in jax.device_get(eval_step(state, batch, key, frozen)).items():
+  for batch in itertools.islice(ctx.eval_batches(), ctx.stage.stage_config.eval_batches):
+    valid = np.asarray(batch.pop("valid", np.ones(ctx.data_config.batch_size)), np.float64)
+    for k, v in jax.device_get(ctx.eval_step(state, batch, ctx.eval_key, ctx.frozen)).items():
       sums[k] = sums.get(k, 0.0) + float(np.sum(np.asarray(v, np.float64) * valid))
     count += valid.sum()
   return {f"val_{k}": v / max(count, 1.0) for k, v in sums.items()}
 
 
-def write_sample_sheet(stage: "StructureStage | TextureStage", state: Any,
-                       sample_rows: Callable, frozen: dict | None,
-                       config: ml_collections.ConfigDict,
-                       data_config: ml_collections.ConfigDict, mesh: Mesh, key: jax.Array,
-                       path: str) -> None:
-  batches = input_pipeline.create_iterator(data_config, mesh, split=config.data.eval_split,
-                                           seed=config.seed, train=False)
-  batch = next(iter(batches))
+def write_sample_sheet(ctx: StageContext, state: Any, path: str) -> None:
+  """One row per held-out input: input, samples…, ground truth."""
+  batch = next(iter(ctx.eval_batches()))
   batch.pop("valid", None)
-  n = stage.stage_config.sample_inputs
-  columns = [np.asarray(c)[:n] for c in jax.device_get(sample_rows(state, batch, key, frozen))]
-  if jax.process_index() == 0:  # one row per input: input, samples…, ground truth
+  n = ctx.stage.stage_config.sample_inputs
+  columns = [np.asarray(c)[:n] for c in
+             jax.device_get(ctx.sample_rows(state, batch, ctx.sample_key, ctx.frozen))]
+  if jax.process_index() == 0:
     visualize.write_png(path, visualize.grid(list(zip(*columns))))
 
 
@@ -195,24 +220,26 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
     state = compilation.jit(stage.init, out_shardings=repl)(init_key, first)
   else:
     abstract = jax.eval_shape(stage.init, init_key, factory.input_shapes(config, data_config.batch_size))
-    state = checkpoints.restore(abstract_like(abstract, repl))
+    state = legacy.restore(checkpoints.restore, abstract_like(abstract, repl))
     log.info("%s: resumed from step %d", stage.name, latest)
 
-  frozen = stage.frozen(repl)  # stage 1's variables for stage 2; None for stage 1
   shardings = (repl, batch_sh, repl, repl)
   train_step = compilation.jit(stage.train_step, in_shardings=shardings,
                                out_shardings=(repl, repl), donate_argnums=0)
-  eval_step = compilation.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl)
-  sample_rows = compilation.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl)
+  ctx = StageContext(
+      stage, config, data_config, mesh,
+      eval_step=compilation.jit(stage.eval_step, in_shardings=shardings, out_shardings=repl),
+      sample_rows=compilation.jit(stage.sample_rows, in_shardings=shardings, out_shardings=repl),
+      frozen=stage.frozen_variables(repl), eval_key=eval_key, sample_key=sample_key)
   writer = MetricWriter(stage_dir, enabled=jax.process_index() == 0)
   progress = Progress(start, sc.steps, sc.batch_size)
   pending, summary = [], {}
   if latest is None and sc.eval_every:  # the starting point, for comparison
-    val = evaluate(stage, state, eval_step, frozen, config, data_config, mesh, eval_key)
+    val = evaluate(ctx, state)
     writer.write(0, val)
     log.info("%s step 0 | %s", stage.name, " ".join(f"{k} {v:.4f}" for k, v in val.items()))
   for step in range(start, sc.steps):
-    state, metrics = train_step(state, next(batches), key, frozen)
+    state, metrics = train_step(state, next(batches), key, ctx.frozen)
     pending.append(metrics)
     done = step + 1
     last = done == sc.steps
@@ -228,15 +255,14 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
     if due(sc.checkpoint_every):  # first: a run stopped during the evaluation keeps the step
       checkpoints.save(done, state)
     if due(sc.eval_every):
-      val = evaluate(stage, state, eval_step, frozen, config, data_config, mesh, eval_key)
+      val = evaluate(ctx, state)
       writer.write(done, val)
       summary.update(val)
       log.info("%s step %d | %s", stage.name, done,
                " ".join(f"{k} {v:.4f}" for k, v in val.items()))
     if due(sc.sample_every):
       path = os.path.join(stage_dir, "samples", f"step_{done:07d}.png")
-      write_sample_sheet(stage, state, sample_rows, frozen, config, data_config, mesh,
-                         sample_key, path)
+      write_sample_sheet(ctx, state, path)
       log.info("%s step %d | samples: %s", stage.name, done, path)
   checkpoints.close()
   writer.close()
@@ -275,19 +301,6 @@ def define_flags() -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
 
-def _config_path(argv) -> str | None:
-  """The file named by --config (`--config=F`, `--config F`; ml_collections' `F:arg` form)."""
-  for i, arg in enumerate(argv):
-    if arg.startswith("--config="):
-      value = arg.split("=", 1)[1]
-    elif arg == "--config" and i + 1 < len(argv):
-      value = argv[i + 1]
-    else:
-      continue
-    return value if os.path.exists(value) else value.split(":", 1)[0]
-  return None
-
-
 def start_distributed(auto: bool, coordinator_address: str | None, num_processes: int | None,
                       process_id: int | None) -> None:
   """jax.distributed.initialize before any computation: from the cluster manager's environment
@@ -317,34 +330,12 @@ def _initialize(*args) -> None:
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  try:
-    start_distributed(FLAGS.distributed, FLAGS.coordinator_address, FLAGS.num_processes,
-                      FLAGS.process_id)
-    setup_logging(progress=jax.process_index() == 0)  # one progress log per job
-    train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  except (UserError, FloatingPointError) as e:  # data errors are UserErrors too
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing (dashed names too), with a bad config file or override as a one-line
-  error."""
-  argv = undash(argv)
-  path = _config_path(argv)
-  if path is not None and not os.path.isfile(path):
-    print(f"error: config file {path} does not exist", file=sys.stderr)
-    sys.exit(2)
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    print(f"error: {e}\nPass --helpfull to see the flags.", file=sys.stderr)
-  except (AttributeError, KeyError, TypeError, ValueError) as e:  # from config overrides
-    message = str(e).replace("\\n", " ").replace("\\'", "'")[1:-1]
-    print(f"error: bad config override or file: {message}", file=sys.stderr)
-  sys.exit(2)
+  exit_on_user_error(start_distributed, FLAGS.distributed, FLAGS.coordinator_address,
+                     FLAGS.num_processes, FLAGS.process_id)
+  setup_logging(progress=jax.process_index() == 0)  # one progress log per job
+  exit_on_user_error(train_and_evaluate, FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
   define_flags()
-  app.run(main, flags_parser=parse_flags)
+  app.run(main, flags_parser=parse_dashed_flags)

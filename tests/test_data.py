@@ -73,7 +73,8 @@ def _demo_records(data_dir, split):
 
 
 def test_demo_splits_counts_and_no_shared_pixels(data_dir):
-  """test is in-distribution but unseen (held-out regions), test_ood unseen photos."""
+  """validation and test are in-distribution but unseen (held-out regions), test_ood unseen
+  photos; no two of train, validation and test share a pixel."""
   from flowfill_jax.datasets.builders import (
     DEMO_COUNTS,
     DEMO_OOD_PHOTOS,
@@ -81,7 +82,7 @@ def test_demo_splits_counts_and_no_shared_pixels(data_dir):
     demo_holdout,
     demo_photos,
   )
-  assert DEMO_COUNTS == {"train": 4000, "test": 400, "test_ood": 200}
+  assert DEMO_COUNTS == {"train": 4000, "validation": 200, "test": 400, "test_ood": 200}
   photos = demo_photos()
   shapes = {name: photo.shape for name, photo in photos.items()}
   crops = {}
@@ -93,19 +94,25 @@ def test_demo_splits_counts_and_no_shared_pixels(data_dir):
     assert sorted(crops[split]) == sorted(demo_crops(shapes, split))  # built = the pure rule
   train_names = {name for name, _ in crops["train"]}
   assert {name for name, _ in crops["test"]} == train_names  # same photos, other regions
+  assert {name for name, _ in crops["validation"]} == train_names
   assert {name for name, _ in crops["test_ood"]} == set(DEMO_OOD_PHOTOS)
   assert not train_names & set(DEMO_OOD_PHOTOS)
   assert len(train_names) == 8
   for name in train_names:
-    train = np.array([box for n, box in crops["train"] if n == name])
-    test = np.array([box for n, box in crops["test"] if n == name])
-    y0, x0, y1, x1 = demo_holdout(shapes[name])
-    assert np.all((test[:, 0] >= y0) & (test[:, 1] >= x0) & (test[:, 2] <= y1) & (test[:, 3] <= x1))
-    # Every (train, test) pair of boxes is disjoint: separated along y or along x.
-    t, e = train[:, None], test[None]
-    apart = (t[..., 2] <= e[..., 0]) | (e[..., 2] <= t[..., 0]) | (t[..., 3] <= e[..., 1]) | (
-        e[..., 3] <= t[..., 1])
-    assert apart.all(), name
+    boxes = {split: np.array([box for n, box in crops[split] if n == name])
+             for split in ("train", "validation", "test")}
+    for split in ("validation", "test"):
+      y0, x0, y1, x1 = demo_holdout(shapes[name], split)
+      held = boxes[split]
+      assert np.all((held[:, 0] >= y0) & (held[:, 1] >= x0) & (held[:, 2] <= y1)
+                    & (held[:, 3] <= x1)), (name, split)
+    # Every pair of boxes from two different splits is disjoint: separated along y or x.
+    for a, b in (("train", "validation"), ("train", "test"), ("validation", "test")):
+      t, e = boxes[a][:, None], boxes[b][None]
+      apart = (t[..., 2] <= e[..., 0]) | (e[..., 2] <= t[..., 0]) | (t[..., 3] <= e[..., 1]) | (
+          e[..., 3] <= t[..., 1])
+      assert apart.all(), (name, a, b)
+    train, test = boxes["train"], boxes["test"]
     sides = np.concatenate([train[:, 2] - train[:, 0], test[:, 2] - test[:, 0]])
     assert sides.min() >= 128 and sides.max() > 160  # several scales
     assert np.array_equal(train[:, 2] - train[:, 0], train[:, 3] - train[:, 1])  # square

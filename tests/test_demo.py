@@ -3,6 +3,9 @@ the page in a real browser (headless Chromium driven by Playwright)."""
 
 import os
 import shutil
+import subprocess
+import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -48,8 +51,8 @@ def test_editor_value_gives_the_image_and_every_painted_pixel_as_hole():
 
 @pytest.mark.parametrize("case, message", [
     ("no image", "no image"),
-    ("no hole", "no hole painted"),
-    ("all painted", "whole image is painted"),
+    ("no hole", "has no hole pixels"),
+    ("all painted", "covers the whole image"),
     ("huge", "at most 2048 pixels a side"),
     ("tiny", "too small"),
 ])
@@ -64,6 +67,35 @@ def test_bad_page_input_is_a_user_error_naming_the_problem(case, message):
   value = None if case == "no image" else _editor_value(image, hole)
   with pytest.raises(UserError, match=message):
     demo_lib.editor_image_and_hole(value)
+
+
+def test_the_page_and_the_clis_share_one_temperature_limit(tmp_path):
+  """The page's slider ends at MAX_TEMPERATURE, and a τ above it is refused in the same words
+  by the page, `sample` and `evaluate` (each before loading anything)."""
+  gr = pytest.importorskip("gradio")
+  from flowfill_jax.user_input import MAX_TEMPERATURE
+  too_hot = MAX_TEMPERATURE + 0.1
+  commands = [["flowfill_jax.sample", "--image=photo.png", "--mask=mask.png"],
+              ["flowfill_jax.evaluate", f"--workdir={tmp_path}"]]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  procs = [subprocess.Popen([sys.executable, "-m", *cmd, f"--out={tmp_path / 'out'}",
+                             f"--temperature={too_hot}"], stderr=subprocess.PIPE, text=True,
+                            env=env) for cmd in commands]  # side by side: each starts JAX
+  model = SimpleNamespace(size=32, checkpoint_steps={"structure": 1}, temperature=0.8)
+  page = demo_lib.build_page(demo_lib.DemoModel(model), [])
+  sliders = [b for b in page.blocks.values()
+             if isinstance(b, gr.Slider) and b.elem_id == "temperature"]
+  assert [(s.minimum, s.maximum) for s in sliders] == [(0.0, MAX_TEMPERATURE)]
+  with pytest.raises(UserError) as refused:
+    demo_lib.DemoModel(model).inpaint(_editor_value(_photo(32), _box_hole(32)), 2, too_hot, 0,
+                                      False)
+  words = str(refused.value).removeprefix("temperature ")
+  assert f"[0, {MAX_TEMPERATURE:g}]" in words
+  for cmd, proc in zip(commands, procs):
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, (cmd, err[-2000:])
+    assert err.strip().splitlines() == [f"error: --temperature {words}"], cmd
+  assert not (tmp_path / "out").exists()
 
 
 def test_handlers_rank_samples_keep_known_pixels_and_report_time(trained_run, tmp_path):
@@ -134,7 +166,7 @@ def test_browser_paints_a_hole_and_gets_the_gallery(server, tmp_path):
   """Upload a photo, paint a stroke, press the button: N completions, known pixels kept."""
   chromium = _chromium()
   try:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
   except ImportError:
     chromium = None
   if chromium is None:
@@ -148,16 +180,19 @@ def test_browser_paints_a_hole_and_gets_the_gallery(server, tmp_path):
     browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.goto(server, wait_until="networkidle")
-    page.locator("#editor input[type=file]").set_input_files(str(tmp_path / "photo.png"))
-    # Pressing the button before painting: a message on the page, and the server goes on. (Until
-    # the editor has taken the upload the message is "no image": press again.)
-    for _ in range(30):
-      page.locator("#fill").click()
-      page.wait_for_timeout(1000)
-      if page.get_by_text("no hole painted").count():
-        break
-    page.get_by_text("no hole painted").first.wait_for(timeout=5_000)
-    page.locator("#editor").get_by_label("Brush", exact=True).click()
+    editor = page.locator("#editor")
+    undo = editor.get_by_label("Undo", exact=True)
+    # The editor shows its toolbar once its canvas is ready; a file given before that is lost.
+    undo.wait_for(timeout=60_000)
+    editor.locator("input[type=file]").set_input_files(str(tmp_path / "photo.png"))
+    # It loads the file into its canvas asynchronously, then records that as an undoable step:
+    # Undo enabled means the photo is the editor's value, so a press now sends it.
+    expect(undo).to_be_enabled(timeout=60_000)
+    # Pressing the button before painting: a message on the page, and the server goes on. One
+    # press, answered before the next: a press while an event is pending would be dropped.
+    page.locator("#fill").click()
+    page.get_by_text("has no hole pixels").first.wait_for(timeout=60_000)
+    editor.get_by_label("Brush", exact=True).click()
     box = page.locator("#editor canvas").first.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 30, cy)
@@ -167,6 +202,7 @@ def test_browser_paints_a_hole_and_gets_the_gallery(server, tmp_path):
     page.mouse.up()
     page.locator("#num input[type=number]").fill(str(num))
     page.locator("#num input[type=number]").press("Enter")
+    expect(page.locator("#num input[type=range]")).to_have_value(str(num))  # the slider took it
     page.locator("#fill").click()
     page.wait_for_function(
         f"[...document.querySelectorAll('#completions img')].filter(i => i.complete && "

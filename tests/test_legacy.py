@@ -11,12 +11,14 @@ import pathlib
 
 import jax
 import numpy as np
+import optax
 from flax import serialization
 
 from flowfill_jax import legacy
 from flowfill_jax.checkpoints import StageCheckpoints, abstract_like
 from flowfill_jax.models import bijectors
 from flowfill_jax.models.flow import StructurePrior
+from flowfill_jax.structure_stage import StructureState
 
 FIXTURE = pathlib.Path(__file__).parent / "data" / "structure_prior_v1.msgpack"
 MODEL = StructurePrior(prior_size=8, levels=2, steps=2, hidden=8, encoder_cnum=4,
@@ -79,4 +81,33 @@ def test_an_old_layout_checkpoint_restores_upgraded(tmp_path):
   expected = legacy.upgrade(old)
   assert _shapes(restored) == _shapes(expected)
   for a, b in zip(jax.tree.leaves(restored), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_an_old_layout_train_state_resumes_upgraded(tmp_path):
+  """Training resumes an old run: its stage-1 state (parameters and Adam's moments shaped like
+  them) restores onto this code's state, upgraded."""
+  old = jax.tree.map(np.asarray, _fixture()["variables"])
+  tx = optax.adam(1e-3)
+  moments = jax.tree.map(lambda p: np.full_like(p, 0.5) + p, old["params"])
+  old_opt = jax.tree.map(np.asarray, tx.init(old["params"]))
+  old_opt = (old_opt[0]._replace(mu=moments, nu=moments), *old_opt[1:])
+  state = StructureState(step=np.int32(7), params=old["params"], constants=old["constants"],
+                         opt_state=old_opt)
+  writer = StageCheckpoints(str(tmp_path / "checkpoints"), create=True)
+  writer.save(7, state)
+  writer.close()
+  new = legacy.upgrade(_fixture()["variables"])
+  sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+  abstract = abstract_like(StructureState(step=np.int32(0), params=new["params"],
+                                          constants=new["constants"],
+                                          opt_state=tx.init(new["params"])), sharding)
+  reader = StageCheckpoints(str(tmp_path / "checkpoints"))
+  restored = legacy.restore(reader.restore, abstract)
+  reader.close()
+  assert int(restored.step) == 7
+  expected = legacy.upgrade(moments)
+  for a, b in zip(jax.tree.leaves(restored.opt_state[0].mu), jax.tree.leaves(expected)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for a, b in zip(jax.tree.leaves(restored.params), jax.tree.leaves(new["params"])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -39,7 +39,7 @@ def _stage(config, batch):
 @pytest.mark.slow
 def test_one_step_with_every_option_is_finite_and_moves_d_at_its_rate(structure_vars):
   """ICT's ℓ1 and D rate, VGG perceptual and style losses, pasted priors, ICNR decoder;
-  `frozen` as `TextureStage.frozen` gives it (the VGG weights beside stage 1's)."""
+  `frozen` as `TextureStage.frozen_variables` gives it (the VGG weights beside stage 1's)."""
   config = tiny_config()
   t = config.texture
   t.perceptual_weight, t.style_weight = 0.1, 250.0
@@ -156,7 +156,7 @@ def test_training_priors_are_the_truth_without_noise_and_move_with_it(structure_
 
 @pytest.mark.slow
 def test_two_stage_complete_keeps_known_pixels_and_returns_its_priors_densities(structure_vars):
-  """`TwoStage.complete`, sampling's one jitted call: N completions per input with the known
+  """`TwoStage.sample_completions`, sampling's one jitted call: N completions per input with the known
   pixels exactly the input's, the priors G was given, and their exact log densities."""
   frozen, batch = structure_vars
   config = tiny_config()
@@ -164,7 +164,7 @@ def test_two_stage_complete_keeps_known_pixels_and_returns_its_priors_densities(
   g_params = jax.jit(stage.init)(KEY(1), batch).g_params
   two = stage.two_stage
   x, mask = masked(batch), batch["mask"]
-  out, priors, log_prob = jax.jit(two.complete, static_argnames="num")(
+  out, priors, log_prob = jax.jit(two.sample_completions, static_argnames="num")(
       frozen, g_params, x, mask, KEY(4), num=3, temperature=0.8)
   assert out.shape == (4, 3, 32, 32, 3) and priors.shape == (4, 3, 8, 8, 3)
   known = np.broadcast_to(np.asarray(mask)[:, None] < 0.5, out.shape)

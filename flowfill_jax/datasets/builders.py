@@ -176,21 +176,25 @@ def demo_photos() -> dict[str, np.ndarray]:
 # first 200 of v1's test crops and its numbers compare with the README's earlier ones.
 DEMO_OOD_PHOTOS = ("flower", "rocket")
 DEMO_CROP_SIZE = 128
-DEMO_COUNTS = {"train": 4000, "test": 400, "test_ood": 200}
-_DEMO_SEEDS = {"train": (0, 5), "test": (1, 4), "test_ood": (0, 4)}  # test_ood: v1's test seed
+DEMO_COUNTS = {"train": 4000, "validation": 200, "test": 400, "test_ood": 200}
+_DEMO_SEEDS = {"train": (0, 5), "validation": (2, 4), "test": (1, 4),
+               "test_ood": (0, 4)}  # test_ood: v1's test seed
+HELD_OUT_SPLITS = ("validation", "test")
 
 
-def demo_holdout(shape: tuple[int, ...]) -> tuple[int, int, int, int]:
-  """Box (y0, x0, y1, x1) of a training photo that only the in-distribution test split sees.
+def demo_holdout(shape: tuple[int, ...], split: str = "test") -> tuple[int, int, int, int]:
+  """Box (y0, x0, y1, x1) of a training photo that only the split `split` sees.
 
-  A square of a fifth of the photo's area (at least one crop wide) at the middle of its
-  right edge: square, so test crops can be as large as most training crops; at an edge,
-  so the training crops keep an unbroken L around it.
+  test: a square of a fifth of the photo's area at the middle of its right edge; validation:
+  a tenth, at the middle of its left edge (each at least one crop wide). Square, so held-out
+  crops can be as large as most training crops; at an edge, so the training crops keep an
+  unbroken band around it.
   """
   h, w = shape[:2]
-  side = min(max(round((h * w / 5) ** 0.5), DEMO_CROP_SIZE), h, w)
+  share = 5 if split == "test" else 10
+  side = min(max(round((h * w / share) ** 0.5), DEMO_CROP_SIZE), h, w)
   y0 = (h - side) // 2
-  return y0, w - side, y0 + side, w
+  return (y0, w - side, y0 + side, w) if split == "test" else (y0, 0, y0 + side, side)
 
 
 def _disjoint(box, other) -> bool:
@@ -201,9 +205,9 @@ def demo_crops(shapes: dict, split: str) -> list[tuple[str, tuple[int, int, int,
   """The demo split's crops as (photo name, box (y0, x0, y1, x1)): a pure function of shapes.
 
   Sides are drawn between 128 and half the photo's short side + 64 (several scales),
-  photos in turn. train: anywhere outside each training photo's `demo_holdout` box (a side
-  that fits nowhere there is redrawn); test: inside that box (sides capped at its size);
-  test_ood: anywhere in the `DEMO_OOD_PHOTOS`, the rule of the v1 test split.
+  photos in turn. train: anywhere outside each training photo's two `demo_holdout` boxes (a
+  side that fits nowhere there is redrawn); validation, test: inside their box (sides capped
+  at its size); test_ood: anywhere in the `DEMO_OOD_PHOTOS`, the rule of the v1 test split.
   """
   size = DEMO_CROP_SIZE
   ood = split == "test_ood"
@@ -214,17 +218,17 @@ def demo_crops(shapes: dict, split: str) -> list[tuple[str, tuple[int, int, int,
     name = names[i % len(names)]
     h, w = shapes[name][:2]
     top = min(h, w) // 2 + size // 2
-    if split == "test":
-      y0, x0, y1, x1 = demo_holdout((h, w))
+    if split in HELD_OUT_SPLITS:
+      y0, x0, y1, x1 = demo_holdout((h, w), split)
       side = int(rng.integers(size, min(top, y1 - y0) + 1))
       y, x = int(rng.integers(y0, y1 - side + 1)), int(rng.integers(x0, x1 - side + 1))
     elif split == "train":
-      hold = demo_holdout((h, w))
+      held = [demo_holdout((h, w), s) for s in HELD_OUT_SPLITS]
       while True:
         side = min(int(rng.integers(size, top + 1)), h, w)
         for _ in range(20):
           y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-          if _disjoint((y, x, y + side, x + side), hold):
+          if all(_disjoint((y, x, y + side, x + side), box) for box in held):
             break
         else:
           continue
@@ -239,18 +243,20 @@ def demo_crops(shapes: dict, split: str) -> list[tuple[str, tuple[int, int, int,
 class Demo(tfds.core.GeneratorBasedBuilder):
   """Offline demo set: 128² crops at several scales of the ten photos `demo_photos` lists.
 
-  A demo, not a benchmark. `train` (4,000 crops) and `test` (400) come from the same eight
-  photos (astronaut, chelsea, china, coffee, hubble_deep_field, immunohistochemistry,
-  motorcycle, retina) but never share a pixel: test crops lie inside each photo's
-  held-out square (`demo_holdout`), train crops outside it. `test_ood` (200) is cut from
-  two photos kept out of training (flower, rocket) and measures generalisation to unseen
-  photos. Each record keeps its photo's name and its crop box in that photo.
+  A demo, not a benchmark. `train` (4,000 crops), `validation` (200) and `test` (400) come
+  from the same eight photos (astronaut, chelsea, china, coffee, hubble_deep_field,
+  immunohistochemistry, motorcycle, retina) but never share a pixel: validation and test crops
+  lie inside each photo's two held-out squares (`demo_holdout`), train crops outside both.
+  Settings are chosen on validation. `test_ood` (200) is cut from two photos kept out of
+  training (flower, rocket) and measures generalisation to unseen photos. Each record keeps
+  its photo's name and its crop box in that photo.
   """
 
-  VERSION = tfds.core.Version("2.0.0")
+  VERSION = tfds.core.Version("3.0.0")
   RELEASE_NOTES = {
       "1.0.0": "train on 8 photos, test on 2 others.",
       "2.0.0": "test = held-out regions of the training photos; the 2 others are test_ood.",
+      "3.0.0": "validation = other held-out regions (left edge); test and test_ood as in 2.0.0.",
   }
   SIZE = DEMO_CROP_SIZE
 
