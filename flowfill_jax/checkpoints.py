@@ -50,6 +50,20 @@ class StageCheckpoints:
         partial_restore=True)
     return dict(self.manager.restore(step, args=args))
 
+  def saved_tree(self, step: int | None = None) -> Any:
+    """The saved state's tree (dicts and lists, array metadata at the leaves), read without
+    reading any array: what a checkpoint holds, to restore it onto the right layout."""
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    reader = ocp.CheckpointManager(self.directory, item_handlers=ocp.PyTreeCheckpointHandler(),
+                                   options=ocp.CheckpointManagerOptions(create=False))
+    try:
+      metadata = reader.item_metadata(step)
+    finally:
+      reader.close()
+    return getattr(metadata, "tree", metadata)
+
   def wait(self) -> None:
     self.manager.wait_until_finished()
 

@@ -77,7 +77,8 @@ def _restore(workdir: str, stage: str, abstract: dict, sharding, hint: str) -> d
       raise UserError(f"{directory} holds no checkpoint: {hint}")
     sharding = sharding or jax.sharding.SingleDeviceSharding(jax.devices()[0])
     try:
-      return legacy.restore(checkpoints.restore_subtree, abstract_like(abstract, sharding))
+      return legacy.restore(checkpoints.restore_subtree, abstract_like(abstract, sharding),
+                            checkpoints.saved_tree())
     except (ValueError, KeyError, TypeError) as e:
       raise UserError(f"the checkpoints in {directory} do not match this code's model "
                       f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None

@@ -6,7 +6,7 @@ themselves (`injector/Conv_0` over ft_l, `coupling/Conv_0` over [x half, ft_l], 
 bias); they are now one `condition_projection` conv of the level, and the coupling's
 `Conv_0` reads x alone. `upgrade` rewrites a tree of the old layout (parameters, or the
 optimiser moments shaped like them) into the new one, computing the same function;
-`restore` falls back to it when a checkpoint is of the old layout.
+`restore` uses it when a checkpoint's saved tree is of the old layout.
 """
 
 import dataclasses
@@ -19,10 +19,11 @@ import jax.numpy as jnp
 
 
 def _is_old_level(node: Any) -> bool:
-  try:
-    return isinstance(node, dict) and "Conv_0" in node["step"]["affine"]["injector"]
-  except (KeyError, TypeError):
-    return False
+  for name in ("step", "affine", "injector"):
+    if not isinstance(node, dict) or name not in node:
+      return False
+    node = node[name]
+  return isinstance(node, dict) and "Conv_0" in node
 
 
 def _is_new_level(node: Any) -> bool:
@@ -97,22 +98,22 @@ def old_layout(abstract: Any) -> Any | None:
   return old if found else None
 
 
-def restore(restore_fn: Callable[[Any], Any], abstract: Any) -> Any:
-  """`restore_fn(abstract)`; a checkpoint of the old layout is restored as that and upgraded
-  (placed as `abstract` says)."""
-  try:
+def is_old_layout(saved: Any) -> bool:
+  """Whether a saved tree (a checkpoint's metadata, or parameters) holds an old-layout level."""
+  found = []
+  _rewrite(saved, _is_old_level, lambda level: found.append(1) or level)
+  return bool(found)
+
+
+def restore(restore_fn: Callable[[Any], Any], abstract: Any, saved: Any) -> Any:
+  """`restore_fn(abstract)`; when `saved` (the checkpoint's tree, `StageCheckpoints.saved_tree`)
+  is of the old layout, the old layout of `abstract` is restored and upgraded (placed as
+  `abstract` says)."""
+  old = old_layout(abstract) if is_old_layout(saved) else None
+  if old is None:
     return restore_fn(abstract)
-  except (ValueError, KeyError, TypeError):
-    old = old_layout(abstract)
-    if old is None:
-      raise
-    try:
-      restored = restore_fn(old)
-    except (ValueError, KeyError, TypeError):
-      raise ValueError("the checkpoint matches neither this code's model nor its old "
-                       "parameter layout") from None
   return jax.tree.map(lambda a, s: jax.device_put(a, s.sharding) if s.sharding else a,
-                      upgrade(restored), abstract)
+                      upgrade(restore_fn(old)), abstract)
 
 
 # Config fields renamed since runs were saved: old dotted path → new.

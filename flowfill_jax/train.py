@@ -220,7 +220,8 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
     state = compilation.jit(stage.init, out_shardings=repl)(init_key, first)
   else:
     abstract = jax.eval_shape(stage.init, init_key, factory.input_shapes(config, data_config.batch_size))
-    state = legacy.restore(checkpoints.restore, abstract_like(abstract, repl))
+    state = legacy.restore(checkpoints.restore, abstract_like(abstract, repl),
+                           checkpoints.saved_tree(latest))
     log.info("%s: resumed from step %d", stage.name, latest)
 
   shardings = (repl, batch_sh, repl, repl)

@@ -1,5 +1,7 @@
 """The whole conditional flow and the stage-1 model: exactness, log-det, sampling, NLL."""
 
+import functools
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -204,13 +206,13 @@ def test_num_samples_per_input_equal_samples_of_the_repeated_inputs():
   images = jnp.asarray(real_crops(2, 32, seed=5))
   masks = jnp.asarray(box_masks(2, 32, seed=5))
   masked = images * (1 - masks)
-  variables = model.init(jax.random.key(0), images, masked, masks)
+  variables = jax.jit(model.init)(jax.random.key(0), images, masked, masks)
   key = jax.random.key(3)
-  prior, log_prob = model.apply(variables, key, masked, masks, 0.8, 3,
-                                method=model.sample_and_log_prob)
+  sample = jax.jit(functools.partial(model.apply, method=model.sample_and_log_prob),
+                   static_argnums=(5,))
+  prior, log_prob = sample(variables, key, masked, masks, 0.8, 3)
   rep = lambda x: jnp.repeat(x, 3, axis=0)
-  prior_rep, log_prob_rep = model.apply(variables, key, rep(masked), rep(masks), 0.8,
-                                        method=model.sample_and_log_prob)
+  prior_rep, log_prob_rep = sample(variables, key, rep(masked), rep(masks), 0.8, 1)
   assert prior.shape == (6, 16, 16, 3)
   np.testing.assert_allclose(prior, prior_rep, atol=1e-5)
   np.testing.assert_allclose(log_prob, log_prob_rep, rtol=1e-5)

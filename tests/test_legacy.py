@@ -49,9 +49,11 @@ def test_upgraded_old_parameters_give_the_old_densities_and_samples(monkeypatch)
   variables = legacy.upgrade(f["variables"])
   assert _shapes(variables) == _shapes(_abstract())
   masked = f["images"] * (1 - f["masks"])
-  log_prob = MODEL.apply(variables, f["prior"], masked, f["masks"], method=MODEL.log_prob)
-  samples, sample_log_prob = MODEL.apply(variables, jax.random.key(2), masked, f["masks"], 0.8, 2,
-                                         method=MODEL.sample_and_log_prob)
+  log_prob = jax.jit(functools.partial(MODEL.apply, method=MODEL.log_prob))(
+      variables, f["prior"], masked, f["masks"])
+  sample = jax.jit(functools.partial(MODEL.apply, method=MODEL.sample_and_log_prob),
+                   static_argnums=(5,))
+  samples, sample_log_prob = sample(variables, jax.random.key(2), masked, f["masks"], 0.8, 2)
   # float32, and the one conv of a level sums in another order than the old per-step convs
   np.testing.assert_allclose(log_prob, f["log_prob"], rtol=2e-4)
   np.testing.assert_allclose(samples, f["samples"], atol=1e-4)
@@ -76,7 +78,7 @@ def test_an_old_layout_checkpoint_restores_upgraded(tmp_path):
   checkpoints = StageCheckpoints(str(tmp_path / "checkpoints"))  # a reader, as inference opens
   sharding = jax.sharding.SingleDeviceSharding(jax.devices()[0])
   abstract = abstract_like(dict(_abstract()), sharding)
-  restored = legacy.restore(checkpoints.restore_subtree, abstract)
+  restored = legacy.restore(checkpoints.restore_subtree, abstract, checkpoints.saved_tree())
   checkpoints.close()
   expected = legacy.upgrade(old)
   assert _shapes(restored) == _shapes(expected)
@@ -103,7 +105,7 @@ def test_an_old_layout_train_state_resumes_upgraded(tmp_path):
                                           constants=new["constants"],
                                           opt_state=tx.init(new["params"])), sharding)
   reader = StageCheckpoints(str(tmp_path / "checkpoints"))
-  restored = legacy.restore(reader.restore, abstract)
+  restored = legacy.restore(reader.restore, abstract, reader.saved_tree())
   reader.close()
   assert int(restored.step) == 7
   expected = legacy.upgrade(moments)
