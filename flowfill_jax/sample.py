@@ -128,20 +128,30 @@ def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str,
   samples, log_probs = samples[order], log_probs[order]
 
   os.makedirs(out_dir, exist_ok=True)
-  records = []
-  for i, (sample, lp) in enumerate(zip(samples, log_probs)):
-    name = f"sample_{i:02d}.png"
-    visualize.write_png(os.path.join(out_dir, name), sample)
-    records.append({"file": name, "log_prob_nats": None if np.isnan(lp) else float(lp)})
+  records = sample_records(log_probs)
+  for record, sample in zip(records, samples):
+    visualize.write_png(os.path.join(out_dir, record["file"]), sample)
   shown = visualize.grey_holes(image, mask[..., None])
   visualize.write_png(os.path.join(out_dir, "grid.png"),
                       visualize.grid([[shown, mask[..., None], *samples]]))
   tau = model.temperature if sampling.temperature is None else sampling.temperature
   summary = {"image": image_path, "mask": mask_path, "seed": sampling.seed, "ranked": rank,
-             "temperature": tau, "seconds": seconds,
-             "transfer_from": transfer_from, "samples": records}
+             "temperature": tau, "seconds": seconds, "transfer_from": transfer_from,
+             "out_of_range": sum(not r["in_range"] for r in records), "samples": records}
   fileio.write_text(os.path.join(out_dir, "samples.json"), json.dumps(summary, indent=2))
   return summary
+
+
+def sample_records(log_probs: np.ndarray) -> list[dict]:
+  """One record per sample for samples.json: its file and log-prob (None without one, e.g. a
+  transfer). A prior that left the data range has log-prob -inf (`flow.usable_priors`): it is
+  `in_range: false`, with no figure, and G completed it from the smooth fill instead."""
+  records = []
+  for i, lp in enumerate(log_probs):
+    in_range = not np.isneginf(lp)
+    records.append({"file": f"sample_{i:02d}.png", "in_range": bool(in_range),
+                    "log_prob_nats": float(lp) if in_range and not np.isnan(lp) else None})
+  return records
 
 
 def run_folder(workdir: str | None, input_dir: str, out_dir: str,
@@ -215,6 +225,10 @@ def main(argv: list[str]) -> None:
   n = len(summary["samples"])
   print(f"wrote {n} completion(s), grid.png and samples.json to {FLAGS.out} "
         f"({summary['seconds']:.2f} s including compilation)")
+  if summary["out_of_range"]:
+    print(f"{summary['out_of_range']} of {n} structural priors left the data range (log-prob -inf"
+          f"{', ranked last' if FLAGS.rank else ''}): G completed those from the smooth fill; "
+          "a lower --temperature makes this rarer")
 
 
 if __name__ == "__main__":

@@ -259,3 +259,14 @@ def test_a_run_saved_with_the_old_field_names_loads_as_it_was_trained(tmp_path):
   del saved["model"]["smooth_fill"]
   (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
   assert load_config(str(tmp_path)).model.smooth_fill_method == "harmonic"
+
+
+def test_samples_json_marks_out_of_range_priors_without_a_figure():
+  """A prior outside the data range has log-prob -inf: no number that JSON cannot hold, and
+  counted apart from the samples that have a density; a transfer has no figure at all."""
+  from flowfill_jax.sample import sample_records
+  records = sample_records(np.array([-1.5, -np.inf, np.nan], np.float32))
+  assert [r["file"] for r in records] == ["sample_00.png", "sample_01.png", "sample_02.png"]
+  assert [r["in_range"] for r in records] == [True, False, True]
+  assert [r["log_prob_nats"] for r in records] == [-1.5, None, None]
+  json.dumps(records, allow_nan=False)
