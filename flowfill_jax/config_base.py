@@ -84,13 +84,14 @@ def base_config() -> ml_collections.ConfigDict:
   c.texture.adv_weight = 0.1
   c.texture.l1_weight = 1.0
   c.texture.max_noise_fraction = 0.5  # fraction of z replaced by noise, drawn up to this
+  c.texture.prior_noise_temperature = 0.8  # τ of that noise
   c.texture.l1_mode = "raw_hole_normalized"  # mean|G_raw − gt| / mean(M); or "composite"
   c.texture.d_lr_ratio = 0.1  # D's learning rate = this × G's (ICT's D2G_LR)
   c.texture.perceptual_weight = 0.0  # VGG perceptual loss on G's raw output (ICT: 0.1)
   c.texture.style_weight = 0.0  # VGG Gram style loss in the hole (ICT: 250)
 
   c.sample = ml_collections.ConfigDict()
-  # Sampling temperature τ (z ~ N(0, τ²I)); also that of the noise in G's training priors.
+  # Sampling temperature τ (z ~ N(0, τ²I)): the default of sampling, evaluation and sheets.
   c.sample.temperature = 0.8
   return c
 

@@ -128,28 +128,35 @@ RENAMED_FIELDS = {
 # Fields added since runs were saved, with the value those runs were trained with.
 ADDED_FIELDS = {"model.smooth_fill_method": "harmonic", "model.structure.lowres_width": 0,
                 "model.texture.paste_known_prior": False}
-
-
-def _pop(tree: dict, path: str) -> Any:
-  *sections, field = path.split(".")
-  for section in sections:
-    tree = tree.get(section, {})
-  return tree.pop(field, _MISSING)
-
-
-def _set_default(tree: dict, path: str, value: Any) -> None:
-  *sections, field = path.split(".")
-  for section in sections:
-    tree = tree.setdefault(section, {})
-  tree.setdefault(field, value)
+# Fields added since runs were saved whose value those runs took from another field.
+SPLIT_FIELDS = {"texture.prior_noise_temperature": "sample.temperature"}
 
 
 _MISSING = object()
 
 
+def _node(tree: dict, path: str, create: bool = False) -> tuple[dict, str]:
+  """(the section holding a dotted path's field, the field's name)."""
+  *sections, field = path.split(".")
+  for section in sections:
+    tree = tree.setdefault(section, {}) if create else tree.get(section, {})
+  return tree, field
+
+
+def _pop(tree: dict, path: str) -> Any:
+  node, field = _node(tree, path)
+  return node.pop(field, _MISSING)
+
+
+def _set_default(tree: dict, path: str, value: Any) -> None:
+  node, field = _node(tree, path, create=True)
+  node.setdefault(field, value)
+
+
 def upgrade_config(saved: dict) -> dict:
   """A saved config (as a dict from its JSON) with this code's field names: renamed fields
-  moved, fields added since given the value its run was trained with."""
+  moved, fields added since given the value its run was trained with (a constant, or the
+  value of the field they were split from)."""
   saved = json.loads(json.dumps(saved))
   for old, new in RENAMED_FIELDS.items():
     value = _pop(saved, old)
@@ -157,4 +164,8 @@ def upgrade_config(saved: dict) -> dict:
       _set_default(saved, new, value)
   for path, value in ADDED_FIELDS.items():
     _set_default(saved, path, value)
+  for path, source in SPLIT_FIELDS.items():
+    node, field = _node(saved, source)
+    if field in node:
+      _set_default(saved, path, node[field])
   return saved

@@ -121,7 +121,7 @@ class TextureStage:
                                     standardized=True, cond=cond, method=s.encode))
     flat = flatten_latents(eps)
     fraction = jax.random.uniform(k_frac, (flat.shape[0], 1)) * self.stage_config.max_noise_fraction
-    noise = self.config.sample.temperature * jax.random.normal(k_noise, flat.shape)
+    noise = self.stage_config.prior_noise_temperature * jax.random.normal(k_noise, flat.shape)
     flat = jnp.where(jax.random.uniform(k_where, flat.shape) < fraction, noise, flat)
     x, _, _ = cast(tuple, s.apply(structure_vars, unflatten_latents(flat, s.prior_size, s.levels),
                                   masked(batch), batch["mask"], standardized=True,

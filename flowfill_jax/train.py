@@ -47,13 +47,13 @@ log = logging.getLogger("flowfill_jax")
 
 STAGE_IDS = {"structure": 1, "texture": 2}
 # Fields that may change between a run and its resumption (paths, devices, step counts,
-# logging, sample sheets); anything else differing (a learning rate, a batch size, which
-# changes the data order, a loss weight) means the workdir holds another run.
+# logging, sample sheets, sampling defaults); anything else differing (a learning rate, a batch
+# size, which changes the data order, a loss weight) means the workdir holds another run.
 _STAGE_RESUMABLE = ("steps", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every",
                     "eval_batches", "sample_every", "num_samples", "sample_inputs")
 RESUMABLE_FIELDS = ("data.data_dir", "data.manual_dir", "data.num_workers", "data.mask_dir",
-                    "mesh", "stages") + tuple(f"{stage}.{field}" for stage in STAGE_IDS
-                                              for field in _STAGE_RESUMABLE)
+                    "mesh", "stages", "sample") + tuple(
+                        f"{stage}.{field}" for stage in STAGE_IDS for field in _STAGE_RESUMABLE)
 
 
 def _resumable(key: str) -> bool:

@@ -230,7 +230,8 @@ def test_sample_cli_without_workdir_uses_the_shipped_model(tmp_path):
 def test_a_run_saved_with_the_old_field_names_loads_as_it_was_trained(tmp_path):
   """A config saved under the old names (`model.smooth_fill`, `structure.temperature`,
   `texture.paste_known_prior`, …) loads with its values under the new ones; one saved before
-  the fill's method was a field keeps the harmonic fill it was trained with."""
+  the fill's method was a field keeps the harmonic fill it was trained with, and one saved
+  before G's training noise had its own τ keeps the sampling τ it was trained with."""
   from flowfill_jax.config_base import base_config
   from flowfill_jax.inference import load_config
   from flowfill_jax.legacy import RENAMED_FIELDS
@@ -249,6 +250,7 @@ def test_a_run_saved_with_the_old_field_names_loads_as_it_was_trained(tmp_path):
     for section in old_sections:
       node = node.setdefault(section, {})
     node[old_field] = values[new]
+  del saved["texture"]["prior_noise_temperature"]  # G's training noise was sampling's τ
   (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
   loaded = load_config(str(tmp_path))
   for new, value in values.items():
@@ -256,6 +258,7 @@ def test_a_run_saved_with_the_old_field_names_loads_as_it_was_trained(tmp_path):
     for part in new.split("."):
       node = node[part]
     assert node == value, new
+  assert loaded.texture.prior_noise_temperature == 0.37
   del saved["model"]["smooth_fill"]
   (tmp_path / "config.json").write_text(json.dumps(saved, default=list))
   assert load_config(str(tmp_path)).model.smooth_fill_method == "harmonic"

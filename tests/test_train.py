@@ -61,6 +61,7 @@ def test_workdir_of_a_different_config_is_refused(tmp_path, data_dir):
   config.model.structure.hidden = 8
   config.structure.steps = 100  # longer training of the same run is a resumption
   config.texture.log_every = 7
+  config.sample.temperature = 0.3  # sampling defaults do not change what was trained
   train.prepare_workdir(config, str(tmp_path))
 
 
@@ -69,6 +70,7 @@ def test_workdir_of_a_different_config_is_refused(tmp_path, data_dir):
     ("structure", "lr", 0.1),
     ("texture", "adv_weight", 0.5),
     ("texture", "b1", 0.5),
+    ("texture", "prior_noise_temperature", 0.3),  # G's training priors
 ])
 def test_resuming_with_other_training_settings_is_refused(tmp_path, section, field, value):
   config = tiny_config()
