@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ "${SMOKE:-0}" = 1 ]; then
-  SIZE=64; BATCHES="2"; SECONDS_PER_ROW=0.2; TRAIN_BATCH=2
+  SIZE=64; BATCHES="2"; SECONDS_PER_ROW=0.2; TRAIN_BATCHES="1 2"
 else
-  SIZE=256; BATCHES="16 64"; SECONDS_PER_ROW=2; TRAIN_BATCH=16
+  SIZE=256; BATCHES="16 64"; SECONDS_PER_ROW=2; TRAIN_BATCHES="1 2 4 16"
 fi
 python -c "import jax; print('jax', jax.__version__, jax.devices())"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
@@ -21,5 +21,7 @@ for dtype in float32 bfloat16; do
       --seconds "$SECONDS_PER_ROW" --dtype "$dtype"
 done
 echo "== training at the paper size"
-python bench_train.py --image-size "$SIZE" --batch "$TRAIN_BATCH" --seconds "$SECONDS_PER_ROW" \
-    --dtype float32 bfloat16
+for dtype in float32 bfloat16; do
+  python bench_train.py --image-size "$SIZE" --batch $TRAIN_BATCHES --seconds "$SECONDS_PER_ROW" \
+      --dtype "$dtype"
+done
