@@ -86,7 +86,11 @@ class SubpixelConvTranspose(nn.Module):
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features), jnp.float32)
     bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
     kernel, bias = kernel.astype(x.dtype), bias.astype(x.dtype)
-    z = jax.lax.conv_general_dilated(x, subpixel_kernel(kernel), (1, 1), ((1, 1), (1, 1)),
+    # The border as an explicit pad and a VALID conv: the same function, but XLA:CPU takes the
+    # kernel gradient of a conv padded past its input (output (H+1)×(W+1)) on a slow path,
+    # ~250× slower at G's sizes (experiments/notes_speed.md, 2026-12-05).
+    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    z = jax.lax.conv_general_dilated(x, subpixel_kernel(kernel), (1, 1), "VALID",
                                      dimension_numbers=("NHWC", "HWIO", "NHWC"))
     z = z.reshape(z.shape[:3] + (2, 2, self.features))   # [B, H+1, W+1, a, b, F]
     phases = jnp.stack([jnp.stack([z[:, a:a + h, b:b + w, a, b] for b in (0, 1)], axis=3)
