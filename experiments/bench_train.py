@@ -48,13 +48,12 @@ def millions(tree) -> str:
   return f"{sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree)) / 1e6:.1f}M"
 
 
-def time_stage(name, init, train_step, batch, extra, seconds):
+def time_stage(name, state, train_step, batch, extra, seconds):
   """(row cells) of one stage's train step at one batch size."""
-  state = jax.jit(init)(KEY(0), batch)
   exe, compile_s, flops = benchlib.compiled(train_step, state, batch, KEY(1), *extra)
   secs = benchlib.time_call(exe, state, batch, KEY(1), *extra, min_seconds=seconds)
   n = batch["image"].shape[0]
-  return state, [name, n, f"{compile_s:.1f}", f"{secs / n * 1e3:.0f}", f"{n / secs:.2f}",
+  return [name, n, f"{compile_s:.1f}", f"{secs / n * 1e3:.0f}", f"{n / secs:.2f}",
                  f"{flops / n / 1e9:.1f}", step_memory(exe)]
 
 
@@ -80,21 +79,20 @@ def main():
     stage1, stage2 = StructureStage(config), TextureStage(config, workdir="")
     for b in args.batch:
       batch = batch_of(b, args.image_size, np.random.default_rng(0))
-      state, row = time_stage(f"{name}: stage 1 (E + f, NLL)", stage1.init, stage1.train_step,
-                              batch, (), args.seconds)
+      state = jax.jit(stage1.init)(KEY(0), batch)  # stage 2's frozen stage 1 too
+      t_state = jax.jit(stage2.init)(KEY(0), batch) if "2" in args.stages else None
       if b == args.batch[0]:
-        print(f"{name}: E + f {millions(state.params)} parameters", flush=True)
+        print(f"{name}: E + f {millions(state.params)}"
+              + (f", G {millions(t_state.g_params)}, D {millions(t_state.d_params)}"
+                 if t_state else "") + " parameters", flush=True)
       if "1" in args.stages:
-        rows.append(row)
+        rows.append(time_stage(f"{name}: stage 1 (E + f, NLL)", state, stage1.train_step, batch,
+                               (), args.seconds))
         print("  ", rows[-1], flush=True)
-      if "2" in args.stages:
+      if t_state is not None:
         frozen = {"params": state.params, "constants": state.constants}
-        t_state, row = time_stage(f"{name}: stage 2 (G + D)", stage2.init, stage2.train_step,
-                                  batch, (frozen,), args.seconds)
-        if b == args.batch[0]:
-          print(f"{name}: G {millions(t_state.g_params)}, D {millions(t_state.d_params)} "
-                "parameters", flush=True)
-        rows.append(row)
+        rows.append(time_stage(f"{name}: stage 2 (G + D)", t_state, stage2.train_step, batch,
+                               (frozen,), args.seconds))
         print("  ", rows[-1], flush=True)
   benchlib.print_table(["train step", "batch", "compile s", "ms / image", "images / s",
                         "GFLOP / image", "XLA memory GiB"], rows)

@@ -91,9 +91,8 @@ def time_round(call, seconds):
 # ---------------------------------------------------------------------------------------------
 
 
-def jax_variants(rows, quick):
+def jax_variants(rows):
   """{row name: {"ours": (call, first-call s, GFLOP/image)}} and the setup facts."""
-  del quick
   sys.path.insert(0, str(HERE))
   import benchlib
   import jax
@@ -314,7 +313,7 @@ def torch_variants(rows, twin_path, compile_too, quick):
 def worker(args):
   rows = [(r.split("/")[0], int(r.split("/")[1])) for r in args.row_keys]
   if args.worker == "jax":
-    variants, setup = jax_variants(rows, args.quick)
+    variants, setup = jax_variants(rows)
   else:
     variants, setup = torch_variants(rows, args.twin, not args.no_compile, args.quick)
   setup["first_call_s"] = {r: {k: v[1] for k, v in kinds.items()} for r, kinds in variants.items()}
