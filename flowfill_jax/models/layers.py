@@ -1,6 +1,6 @@
 """Layers shared by the networks of both stages."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -53,26 +53,32 @@ def upsample_nearest(x: jax.Array, factor: int = 2) -> jax.Array:
   return jnp.repeat(jnp.repeat(x, factor, axis=-3), factor, axis=-2)
 
 
-def depth_to_space(phases: jax.Array) -> jax.Array:
-  """[..., H, W, 2, 2, C] phases (a, b) → [..., 2H, 2W, C], out[2m + a, 2n + b] = phase (a, b)."""
-  *lead, h, w, _, _, c = phases.shape
-  n = len(lead)
-  perm = tuple(range(n)) + (n, n + 2, n + 1, n + 3, n + 4)
-  return phases.transpose(perm).reshape((*lead, 2 * h, 2 * w, c))
+def interleave_phases(phases: Sequence[Sequence[jax.Array]]) -> jax.Array:
+  """Phases `[[p00, p01], [p10, p11]]`, each [B, H, W, C] → [B, 2H, 2W, C], out[2m + a, 2n + b] = p_ab[m, n].
+
+  Stacked straight into [B, H, 2, W, 2, C], whose reshape to [B, 2H, 2W, C] moves no data.
+  """
+  rows = [jnp.stack(row, axis=-2) for row in phases]      # a: [B, H, W, 2, C]
+  out = jnp.stack(rows, axis=-4)                           # [B, H, 2, W, 2, C]
+  *lead, h, _, w, _, c = out.shape
+  return out.reshape((*lead, 2 * h, 2 * w, c))
 
 
 class SubpixelConvTranspose(nn.Module):
   """`nn.ConvTranspose(features, (4, 4), strides=2, padding='SAME')` in sub-pixel form.
 
   Same parameters (`kernel` [4, 4, Cin, F], `bias` [F], same initialisers) and the
-  same function, computed as one stride-1 2×2 conv over the input padded by 1 to
-  4·F channels; phase (a, b) of the output is that conv's (a, b)-shifted [H, W]
-  window. XLA:CPU runs a transposed conv as a dense conv over the zero-dilated
-  input (4× the multiply-adds); this form does the real work plus the one-pixel
-  border ((H+1)(W+1) / HW, ~3% at 64²).
+  same function. XLA:CPU runs a transposed conv as a dense conv over the zero-dilated
+  input (4× the multiply-adds); here each output phase (a, b) is its own 2×2 VALID conv
+  with taps `kernel[a::2, b::2]` over the input padded by (1 - a, a) × (1 - b, b)
+  (`subpixel_kernel` derives the taps), so only the real work is done, and the four
+  phase maps are interleaved once at the end.
 
-  `interleave=False` returns the phases [B, H, W, 2, 2, F] before depth-to-space,
-  so elementwise work (gating) can run on them and the interleave moves less data.
+  `phase_fn` runs on each phase map before the interleave, so elementwise work that
+  follows the conv (gating, which halves the channels) moves less data. Per-phase convs
+  with explicit pads, rather than one conv to 4·F channels sliced into phases: 25–35%
+  faster at G's decoder sizes on XLA:CPU, and the kernel gradient of a conv padded past
+  its input is on a slow path there (experiments/notes_speed.md, 2026-12-05).
   """
 
   features: int
@@ -80,22 +86,21 @@ class SubpixelConvTranspose(nn.Module):
   bias_init: Callable = nn.initializers.zeros_init()
 
   @nn.compact
-  def __call__(self, x: jax.Array, interleave: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array,
+               phase_fn: Callable[[jax.Array], jax.Array] = lambda y: y) -> jax.Array:
     lead, (h, w, cin) = x.shape[:-3], x.shape[-3:]
     x = x.reshape((-1, h, w, cin))
     kernel = self.param("kernel", self.kernel_init, (4, 4, cin, self.features), jnp.float32)
     bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
     kernel, bias = kernel.astype(x.dtype), bias.astype(x.dtype)
-    # The border as an explicit pad and a VALID conv: the same function, but XLA:CPU takes the
-    # kernel gradient of a conv padded past its input (output (H+1)×(W+1)) on a slow path,
-    # ~250× slower at G's sizes (experiments/notes_speed.md, 2026-12-05).
-    x = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    z = jax.lax.conv_general_dilated(x, subpixel_kernel(kernel), (1, 1), "VALID",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
-    z = z.reshape(z.shape[:3] + (2, 2, self.features))   # [B, H+1, W+1, a, b, F]
-    phases = jnp.stack([jnp.stack([z[:, a:a + h, b:b + w, a, b] for b in (0, 1)], axis=3)
-                        for a in (0, 1)], axis=3) + bias  # [B, H, W, a, b, F]
-    out = depth_to_space(phases) if interleave else phases
+
+    def phase(a: int, b: int) -> jax.Array:
+      padded = jnp.pad(x, ((0, 0), (1 - a, a), (1 - b, b), (0, 0)))
+      y = jax.lax.conv_general_dilated(padded, kernel[a::2, b::2], (1, 1), "VALID",
+                                       dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      return phase_fn(y + bias)
+
+    out = interleave_phases([[phase(a, b) for b in (0, 1)] for a in (0, 1)])
     return out.reshape(lead + out.shape[1:])
 
 
@@ -135,7 +140,7 @@ class GatedConv(nn.Module):
   `transpose=True` is a 4×4, stride-2, 'SAME' transposed conv (the only
   configuration supported), the function and parameters of
   `nn.ConvTranspose(2 * features, (4, 4), 2, padding='SAME')`, computed in
-  sub-pixel form (`SubpixelConvTranspose`), gated before the depth-to-space.
+  sub-pixel form (`SubpixelConvTranspose`), each phase gated before the interleave.
   """
 
   features: int
@@ -157,15 +162,18 @@ class GatedConv(nn.Module):
             "GatedConv(transpose=True) supports only kernel_size=4, strides=2, dilation=1 "
             f"(sub-pixel form); got kernel_size={self.kernel_size}, strides={self.strides}, "
             f"dilation={self.dilation}")
-      y = SubpixelConvTranspose(2 * self.features, self.kernel_init, name="conv")(
-          x, interleave=False)
-    else:
-      k = (self.kernel_size, self.kernel_size)
-      y = nn.Conv(2 * self.features, k, strides=self.strides,
-                  kernel_dilation=self.dilation, padding="SAME", kernel_init=self.kernel_init,
-                  dtype=self.dtype, conv_general_dilated=live_taps_conv, name="conv")(x)
+      return SubpixelConvTranspose(2 * self.features, self.kernel_init, name="conv")(
+          x, phase_fn=self._gate)
+    k = (self.kernel_size, self.kernel_size)
+    y = nn.Conv(2 * self.features, k, strides=self.strides,
+                kernel_dilation=self.dilation, padding="SAME", kernel_init=self.kernel_init,
+                dtype=self.dtype, conv_general_dilated=live_taps_conv, name="conv")(x)
+    return self._gate(y)
+
+  def _gate(self, y: jax.Array) -> jax.Array:
+    """`act(f) * sigmoid(g)` over the two halves of the conv's channels."""
     f, g = jnp.split(y, 2, axis=-1)
     if self.activation is not None:
       f = self.activation(f)
-    y = f * nn.sigmoid(g)
-    return depth_to_space(y) if self.transpose else y
+    return f * nn.sigmoid(g)
+
