@@ -21,6 +21,8 @@ def _open(path: str, what: str) -> Image.Image:
     img = Image.open(path)
     img.load()
     return ImageOps.exif_transpose(img)
+  except Image.DecompressionBombError as e:  # Pillow's guard against huge images
+    raise UserError(f"cannot read {what} {path}: too large ({e})") from None
   except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
     raise UserError(f"cannot read {what} {path}: not a readable image ({e})") from None
 

@@ -78,3 +78,10 @@ def test_unreadable_file_names_the_file(tmp_path, reader):
     reader(str(tmp_path / "broken.png"))
   with pytest.raises(UserError, match=r"missing\.png does not exist"):
     reader(str(tmp_path / "missing.png"))
+
+
+def test_image_past_pillows_size_guard_names_the_file(tmp_path, monkeypatch):
+  Image.new("RGB", (100, 100)).save(tmp_path / "huge.png")
+  monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10,000 pixels is then a "bomb"
+  with pytest.raises(UserError, match=r"huge\.png: too large"):
+    read_image(str(tmp_path / "huge.png"))
