@@ -15,6 +15,8 @@ _WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 def _open(path: str, what: str) -> Image.Image:
   """The image at `path` as displayed: loaded, and turned upright by its EXIF orientation
   (a phone's portrait photo is stored sideways; an editor shows it, and draws its mask, upright)."""
+  if os.path.isdir(path):
+    raise UserError(f"{what} file {path} is a folder, not an image file")
   if not os.path.isfile(path):
     raise UserError(f"{what} file {path} does not exist")
   try:

@@ -25,24 +25,31 @@ def grey_holes(image: _ArrayT, mask: _ArrayT) -> _ArrayT:
 
 
 def grid(rows: Sequence[Sequence[ArrayLike]], pad: int = 2, size: int | None = None,
-         min_size: int = 96) -> np.ndarray:
+         min_size: int = 96, max_size: int = 512) -> np.ndarray:
   """Rows of images (each a sequence of HxWxC arrays) → one uint8 sheet.
 
-  Images are resized (nearest) to `size`, by default the largest height among them
-  and at least `min_size`, so 64² priors sit beside 256² completions and tiny
-  demo priors stay visible.
+  Every image is scaled to the height `size` keeping its aspect ratio (a landscape photo stays
+  landscape): by default the largest height among them, at least `min_size` (so 64² priors sit
+  beside 256² completions and tiny demo priors stay visible) and at most `max_size` (a sheet of
+  eight 4000-pixel photos would be a 100-megapixel preview). Upscaling is nearest-neighbour, so
+  the pixels of small priors stay visible; downscaling averages.
   """
   rows = [[np.asarray(img, np.float32) for img in r] for r in rows]
-  size = size or max(min_size, max(img.shape[0] for r in rows for img in r))
+  size = size or min(max_size, max(min_size, max(img.shape[0] for r in rows for img in r)))
+  widths = [[max(1, round(size * img.shape[1] / img.shape[0])) for img in r] for r in rows]
   cols = max(len(r) for r in rows)
-  sheet = np.ones((len(rows) * (size + pad) + pad, cols * (size + pad) + pad, 3), np.uint8) * 255
+  col_width = [max(w[j] for w in widths if j < len(w)) for j in range(cols)]
+  x0 = np.concatenate([[pad], pad + np.cumsum(np.add(col_width, pad))])
+  sheet = np.full((len(rows) * (size + pad) + pad, int(x0[-1]), 3), 255, np.uint8)
   for i, row in enumerate(rows):
     for j, img in enumerate(row):
       if img.shape[-1] == 1:
         img = np.repeat(img, 3, axis=-1)
-      tile = Image.fromarray(to_uint8(img)).resize((size, size), Image.Resampling.NEAREST)
-      y, x = pad + i * (size + pad), pad + j * (size + pad)
-      sheet[y:y + size, x:x + size] = np.asarray(tile)
+      shrink = img.shape[0] > size
+      resample = Image.Resampling.BOX if shrink else Image.Resampling.NEAREST
+      tile = Image.fromarray(to_uint8(img)).resize((widths[i][j], size), resample)
+      y, x = pad + i * (size + pad), int(x0[j])
+      sheet[y:y + size, x:x + widths[i][j]] = np.asarray(tile)
   return sheet
 
 

@@ -78,6 +78,9 @@ def test_unreadable_file_names_the_file(tmp_path, reader):
     reader(str(tmp_path / "broken.png"))
   with pytest.raises(UserError, match=r"missing\.png does not exist"):
     reader(str(tmp_path / "missing.png"))
+  (tmp_path / "photos").mkdir()
+  with pytest.raises(UserError, match=r"photos is a folder, not an image file"):
+    reader(str(tmp_path / "photos"))
 
 
 def test_image_past_pillows_size_guard_names_the_file(tmp_path, monkeypatch):
