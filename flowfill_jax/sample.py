@@ -171,21 +171,23 @@ def run_folder(workdir: str | None, input_dir: str, out_dir: str,
   files = list_images(input_dir)
   if not files:
     raise UserError(f"no images (png/jpg/bmp/webp) in {input_dir}")
+  mask_files = (None if mask_dir is None else
+                [os.path.join(mask_dir, os.path.basename(f)) for f in files])
+  _check_readable(files, mask_files, sampling.invert_mask)
   model = Inpainter.from_workdir(workdir)
   size = model.size
-  if mask_dir is None:
+  if mask_files is None:
     fixed = masks_lib.eval_masks(bucket, len(files), size, seed)
   os.makedirs(out_dir, exist_ok=True)
   done, start = 0, None
   for first in tqdm(range(0, len(files), batch_size), unit="batch", desc="completing"):
     chunk = files[first:first + batch_size]
     images = np.stack([resize.image(read_image(f), size) for f in chunk])
-    if mask_dir is None:
+    if mask_files is None:
       mask = fixed[first:first + len(chunk)].astype(np.float32)
     else:
-      mask = np.stack([resize.mask(read_mask(os.path.join(mask_dir, os.path.basename(f)),
-                                             sampling.invert_mask), size)
-                       for f in chunk]).astype(np.float32)
+      mask = np.stack([resize.mask(read_mask(m, sampling.invert_mask), size)
+                       for m in mask_files[first:first + len(chunk)]]).astype(np.float32)
     if len(chunk) < batch_size:  # pad to the jitted shape
       pad = batch_size - len(chunk)
       images = np.concatenate([images, np.repeat(images[-1:], pad, 0)])
@@ -203,6 +205,15 @@ def run_folder(workdir: str | None, input_dir: str, out_dir: str,
         visualize.write_png(os.path.join(out_dir, f"{name}_s{k}.png"), sample)
   rate = done / (time.perf_counter() - start) if done and start is not None else float("nan")
   return {"images": len(files), "samples_per_image": num, "images_per_s": rate}
+
+
+def _check_readable(files: list[str], mask_files: list[str] | None, invert_mask: bool) -> None:
+  """Decode every image (and mask) once before the model loads: a bad file in a folder of a
+  thousand is reported at once, not after hours, with no outputs half written."""
+  for i, f in enumerate(files):
+    image = read_image(f)
+    if mask_files is not None:
+      check_mask(read_mask(mask_files[i], invert_mask), image, mask_files[i])
 
 
 def main(argv: list[str]) -> None:

@@ -273,3 +273,16 @@ def test_samples_json_marks_out_of_range_priors_without_a_figure():
   assert [r["in_range"] for r in records] == [True, False, True]
   assert [r["log_prob_nats"] for r in records] == [-1.5, None, None]
   json.dumps(records, allow_nan=False)
+
+
+def test_batch_mode_names_a_broken_file_before_loading_the_model(tmp_path):
+  from flowfill_jax.sample import run_folder
+  folder = tmp_path / "images"
+  folder.mkdir()
+  for i, image in enumerate(real_crops(2, 40, seed=9)):
+    visualize.write_png(str(folder / f"im{i}.png"), image)
+  (folder / "zz_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+  # No model exists at this workdir: the broken file must be found first, nothing written.
+  with pytest.raises(UserError, match=r"zz_broken\.png: not a readable image"):
+    run_folder(str(tmp_path / "no_run"), str(folder), str(tmp_path / "out"))
+  assert not (tmp_path / "out").exists()
