@@ -27,6 +27,7 @@ from ml_collections import config_flags
 
 from flowfill_jax import (
   compilation,
+  datasets,
   factory,
   fileio,
   input_pipeline,
@@ -100,8 +101,28 @@ def _config_differences(saved: dict, current: dict) -> list[str]:
   return [k for k in keys if not _resumable(k) and normal(a.get(k)) != normal(b.get(k))]
 
 
+def check_config(config: ml_collections.ConfigDict, names: list[str]) -> Mesh:
+  """Refuse, before the workdir is bound to this config, what would fail only once training
+  starts: a mistyped dataset, a batch the mesh cannot split. Returns the mesh."""
+  if config.data.name not in datasets.BUILDERS:
+    raise UserError(f"config.data.name={config.data.name!r}: expected one of "
+                    f"{sorted(datasets.BUILDERS)}")
+  try:
+    mesh = sharding.make_mesh(config.mesh.num_devices or None)
+  except ValueError as e:
+    raise UserError(f"config.mesh.num_devices: {e}") from None
+  for name in names:
+    batch_size = config[name].batch_size
+    if batch_size < 1 or batch_size % mesh.size:
+      raise UserError(f"config.{name}.batch_size={batch_size}: expected a positive multiple of "
+                      f"the mesh's {mesh.size} device(s)")
+  return mesh
+
+
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Check the workdir is writable and holds no other run; save the config beside it."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"workdir {workdir} is a file, not a folder")
   try:
     os.makedirs(workdir, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=workdir):
@@ -272,12 +293,13 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Run every stage of `config.stages` in order; returns the last stage's last metrics."""
+  names = stage_names(config.stages)
+  mesh = check_config(config, names)
   prepare_workdir(config, workdir)
-  mesh = sharding.make_mesh(config.mesh.num_devices or None)
   log.info("mesh: %d device(s) %s on %d process(es)", mesh.size, jax.devices()[0].platform,
            jax.process_count())
   results = {}
-  for name in stage_names(config.stages):
+  for name in names:
     results[name] = run_stage(make_stage(name, config, workdir), config, workdir, mesh)
   return results
 

@@ -85,19 +85,25 @@ def test_unwritable_workdir_is_refused(tmp_path):
   blocker.write_text("not a folder")
   with pytest.raises(UserError, match="cannot write to workdir"):
     train.prepare_workdir(tiny_config(), str(blocker / "run"))
+  with pytest.raises(UserError, match="is a file, not a folder"):
+    train.prepare_workdir(tiny_config(), str(blocker))
 
 
 @pytest.mark.parametrize("override, message", [
     ("--config.structure.stepz=3", "stepz"),
     ("--config.data.name=no_such_dataset", "no_such_dataset"),
+    ("--config.structure.batch_size=0", "config.structure.batch_size=0"),
+    ("--config.mesh.num_devices=4096", "config.mesh.num_devices"),
 ])
-def test_cli_bad_input_exits_with_a_message(tmp_path, data_dir, override, message):
+def test_cli_bad_input_exits_with_a_message_and_leaves_no_workdir(tmp_path, data_dir, override,
+                                                                  message):
   proc = _cli(tmp_path / "run", override, data_dir=data_dir)
   proc.wait(timeout=600)
   err = _log(tmp_path / "run")
   assert proc.returncode != 0
   assert message in err
   assert "Traceback" not in err
+  assert not (tmp_path / "run").exists()  # a corrected config can still use this workdir
 
 
 @pytest.mark.parametrize("stages, names", [
@@ -114,6 +120,25 @@ def test_stage_names_from_config_and_command_line(stages, names):
 def test_unknown_stage_names_are_refused(stages):
   with pytest.raises(UserError, match="config.stages"):
     train.stage_names(stages)
+
+
+@pytest.mark.parametrize("source, message", [
+    ("x = (\n", "config file bad.py, line 1: '(' was never closed"),
+    ("x = 1\n", "config file bad.py defines no get_config() function"),
+    ("def get_config():\n  return 5\n",
+     "config file bad.py: get_config() returned a int, not an ml_collections.ConfigDict"),
+    ("def get_config():\n  return nothing\n",
+     "config file bad.py failed to load: NameError: name 'nothing' is not defined"),
+])
+def test_a_broken_config_file_is_one_line(tmp_path, source, message):
+  (tmp_path / "bad.py").write_text(source)
+  proc = subprocess.run([sys.executable, "-m", "flowfill_jax.train", "--config=bad.py",
+                         f"--workdir={tmp_path / 'run'}"], capture_output=True, text=True,
+                        timeout=120, cwd=tmp_path)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == f"error: {message}"
+  assert "Traceback" not in proc.stderr
+  assert not (tmp_path / "run").exists()
 
 
 def test_missing_config_file_is_one_line(tmp_path):
