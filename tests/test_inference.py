@@ -42,6 +42,30 @@ def test_inpaint_keeps_known_pixels_and_follows_seeds(model, photo):
   assert np.abs(a[0] - a[1])[~known].max() > 1e-4  # samples of one call differ too
 
 
+def test_uint8_images_read_by_their_range_and_what_is_under_the_hole_is_ignored(model, photo):
+  image, mask = photo
+  image8 = np.round(image * 255).astype(np.uint8)
+  scaled = image8.astype(np.float32) / 255
+  a = model.inpaint(scaled, mask, num=2, seed=1)
+  np.testing.assert_array_equal(model.inpaint(image8, mask, num=2, seed=1), a)
+  hole = mask[..., None] > 0.5
+  np.testing.assert_array_equal(model.inpaint(np.where(hole, np.nan, scaled), mask, num=2, seed=1), a)
+  np.testing.assert_array_equal(model.inpaint(np.where(hole, 0.0, scaled), mask, num=2, seed=1), a)
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda x: x * 255, r"values span \[.*\]: expected floats in \[0, 1\]"),
+    (lambda x: np.where(np.arange(x.shape[1])[None, :, None] == 0, np.nan, x), "NaN or infinite"),
+    (lambda x: np.round(x * 255).astype(np.int64), "dtype int64"),
+])
+def test_api_refuses_pixels_it_would_misread(model, photo, spoil, message):
+  image, mask = photo
+  mask = mask.copy()
+  mask[:, 0] = 0  # the spoiled first column is known
+  with pytest.raises(UserError, match=message):
+    model.inpaint(spoil(image), mask, num=1)
+
+
 def test_transfer_onto_itself_reproduces_its_prior(model, photo):
   image, mask = photo
   z = model.latents(image, mask)
