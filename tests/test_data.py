@@ -38,6 +38,26 @@ def test_image_folder_builder_skips_and_counts_bad_files(tmp_path, caplog):
     datasets.load("image_folder", "validation", data_dir=str(tmp_path / "tfds"))
 
 
+def test_folder_images_are_stored_as_the_sample_command_reads_them(tmp_path):
+  """A 16-bit PNG by its range (Pillow's own RGB conversion clips it white) and a phone JPEG
+  upright (its EXIF orientation applied), kept at full size by the Paris builder."""
+  from PIL import Image
+  root = tmp_path / "paris"
+  os.makedirs(root / "paris_train_original")
+  ramp = (np.linspace(0, 65535, 40 * 60).reshape(40, 60)).astype(np.uint16)
+  Image.fromarray(ramp).save(root / "paris_train_original" / "a_wide.png")
+  exif = Image.Exif()
+  exif[0x0112] = 6  # orientation: rotate 90° clockwise to view
+  Image.fromarray(skdata.astronaut()[:40, :60]).save(root / "paris_train_original" / "b_phone.jpg",
+                                                     exif=exif)
+  source = datasets.load("paris_streetview", "train", data_dir=str(tmp_path / "tfds"),
+                         manual_dir=str(root))
+  shapes = sorted((source[i]["image"].shape, i) for i in range(len(source)))
+  assert [shape for shape, _ in shapes] == [(40, 60, 3), (60, 40, 3)]  # the phone's upright
+  wide = source[shapes[0][1]]["image"]
+  np.testing.assert_array_equal(wide[..., 0], np.round(ramp / 65535 * 255).astype(np.uint8))
+
+
 def test_paris_keeps_full_size_and_celeba_layout(tmp_path):
   root = _folder(tmp_path / "paris", {"paris_train_original": 2, "paris_eval_gt": 1})
   source = datasets.load("paris_streetview", "train", data_dir=str(tmp_path / "tfds"),

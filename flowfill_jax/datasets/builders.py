@@ -8,11 +8,12 @@ import os
 import ml_collections
 import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from flowfill_jax import resize
 from flowfill_jax.datasets import photos
 from flowfill_jax.errors import UserError
+from flowfill_jax.image_io import read_image
 
 log = logging.getLogger("flowfill_jax")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -45,14 +46,13 @@ def _features(with_box: bool = False):
   return tfds.features.FeaturesDict(features)
 
 
-def _read_rgb(path: str) -> Image.Image | None:
-  """The image, or None (with a warning naming it) when the file is not a readable image."""
+def _read_rgb(path: str) -> np.ndarray | None:
+  """The image as uint8 RGB, read as the `sample` command reads one (EXIF orientation, 16-bit
+  and float by their range, transparency over white), or None with a warning naming it."""
   try:
-    img = Image.open(path)
-    img.load()
-    return img.convert("RGB")
-  except (UnidentifiedImageError, OSError, ValueError) as e:
-    log.warning("skipping %s: not a readable image (%s)", path, e)
+    return np.round(read_image(path) * 255).astype(np.uint8)
+  except UserError as e:
+    log.warning("skipping: %s", e)
     return None
 
 
@@ -104,11 +104,10 @@ class FolderBuilder(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, files, split):
     valid = skipped = 0
     for path in files:
-      img = _read_rgb(path)
-      if img is None:
+      pixels = _read_rgb(path)
+      if pixels is None:
         skipped += 1
         continue
-      pixels = np.asarray(img)
       if self.STORE_SIZE is not None:
         pixels = resize.square(pixels, self.STORE_SIZE)
       valid += 1
