@@ -84,3 +84,13 @@ def read_mask(path: str, invert: bool = False) -> np.ndarray:
     else:
       hole = raw >= 128
   return (~hole if invert else hole).astype(np.float32)
+
+
+def read_transparent_hole(path: str) -> np.ndarray | None:
+  """The transparent pixels of an image as a mask (float32 HxW, 1 = hole: alpha below half), as
+  image editors and other inpainting tools mark a hole; None for an image with no alpha."""
+  img = _open(path, "image")
+  if img.mode not in ("RGBA", "LA", "PA", "La", "RGBa") and not (
+      img.mode == "P" and "transparency" in img.info):
+    return None
+  return (np.asarray(img.convert("RGBA"))[..., 3] < 128).astype(np.float32)

@@ -9,7 +9,8 @@ photo corpus, configs/photos.py); `--workdir` also takes a model written by `flo
 (flags take dashes or underscores: --invert-mask = --invert_mask)
 
 Masks are single-channel images, white (255) = hole, thresholded at 50%
-(`--invert-mask` for white = known). Images of any size are resized to the
+(`--invert-mask` for white = known). Without `--mask`, the image's transparent
+pixels (alpha below 50%, as an editor's eraser leaves them) are the hole. Images of any size are resized to the
 model's size for the network and the completion is resized back; the known pixels
 of the output are exactly the input's. A mask with no hole, or one that covers the
 whole image, is refused (nothing to fill / nothing to condition on).
@@ -34,7 +35,7 @@ from absl import app, flags
 from flowfill_jax import fileio, resize, visualize
 from flowfill_jax.cli import exit_on_user_error, parse_dashed_flags
 from flowfill_jax.errors import UserError
-from flowfill_jax.image_io import read_image, read_mask
+from flowfill_jax.image_io import read_image, read_mask, read_transparent_hole
 from flowfill_jax.metric_logging import setup_logging
 from flowfill_jax.user_input import check_hole
 
@@ -46,7 +47,8 @@ def define_flags() -> None:
   flags.DEFINE_string("workdir", None, "A run written by flowfill_jax.train or an exported model "
                       "(default: the model shipped in the package).")
   flags.DEFINE_string("image", None, "The image to complete (PNG/JPEG, any size).")
-  flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole).")
+  flags.DEFINE_string("mask", None, "Mask image of the same size: white = hole (1 = hole). "
+                      "Without it, the image's transparent pixels are the hole.")
   flags.DEFINE_string("out", None, "Output folder (created).")
   flags.DEFINE_integer("num", 8, "Number of completions.")
   flags.DEFINE_float("temperature", None, "Sampling temperature τ (default: the run's sample.temperature).")
@@ -100,15 +102,15 @@ class Sampling:
                invert_mask=FLAGS.invert_mask)
 
 
-def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str,
+def run(workdir: str | None, image_path: str, mask_path: str | None, out_dir: str,
         sampling: Sampling | None = None, *, rank: bool = False,
         transfer_from: str | None = None) -> dict:
-  """Compute every output first, then write them: bad input leaves no partial output."""
+  """Compute every output first, then write them: bad input leaves no partial output.
+  Without `mask_path`, the image's transparent pixels are the hole."""
   from flowfill_jax.inference import Inpainter  # after argument checks: JAX starts slowly
   sampling = sampling or Sampling()
   image = read_image(image_path)
-  mask = read_mask(mask_path, sampling.invert_mask)
-  check_mask(mask, image, mask_path)
+  mask = _hole_of(image, image_path, mask_path, sampling.invert_mask)
   target = read_image(transfer_from) if transfer_from else None
   if target is not None and target.shape != image.shape:
     raise UserError(f"transfer target {transfer_from} is {target.shape[1]}×{target.shape[0]} "
@@ -135,11 +137,30 @@ def run(workdir: str | None, image_path: str, mask_path: str, out_dir: str,
   visualize.write_png(os.path.join(out_dir, "grid.png"),
                       visualize.grid([[shown, mask[..., None], *samples]]))
   tau = model.temperature if sampling.temperature is None else sampling.temperature
-  summary = {"image": image_path, "mask": mask_path, "seed": sampling.seed, "ranked": rank,
+  summary = {"image": image_path, "mask": mask_path or "the image's transparent pixels",
+             "seed": sampling.seed, "ranked": rank,
              "temperature": tau, "seconds": seconds, "transfer_from": transfer_from,
              "out_of_range": sum(not r["in_range"] for r in records), "samples": records}
   fileio.write_text(os.path.join(out_dir, "samples.json"), json.dumps(summary, indent=2))
   return summary
+
+
+def _hole_of(image: np.ndarray, image_path: str, mask_path: str | None,
+             invert_mask: bool) -> np.ndarray:
+  """The mask file's hole, or without one the image's transparent pixels."""
+  if mask_path is not None:
+    mask = read_mask(mask_path, invert_mask)
+    check_mask(mask, image, mask_path)
+    return mask
+  if invert_mask:
+    raise UserError("--invert-mask applies to a --mask file; none was given")
+  mask = read_transparent_hole(image_path)
+  if mask is None:
+    raise UserError(f"no --mask given and image {image_path} has no transparency to mark the "
+                    "hole: give --mask (white = hole) or make the hole transparent")
+  check_hole(mask, f"the transparency of {image_path}",
+             "erase the region to fill to transparent, or give --mask")
+  return mask
 
 
 def sample_records(log_probs: np.ndarray) -> list[dict]:
@@ -228,8 +249,9 @@ def main(argv: list[str]) -> None:
     print(f"completed {summary['images']} image(s) × {summary['samples_per_image']} into "
           f"{FLAGS.out} at {summary['images_per_s']:.2f} images/s after compilation")
     return
-  if not (FLAGS.image and FLAGS.mask):
-    raise app.UsageError("give --image and --mask, or --input-dir for batch mode")
+  if not FLAGS.image:
+    raise app.UsageError("give --image (and --mask, unless the hole is transparent), or "
+                         "--input-dir for batch mode")
   summary = exit_on_user_error(
       run, FLAGS.workdir, FLAGS.image, FLAGS.mask, FLAGS.out, Sampling.from_flags(),
       rank=FLAGS.rank, transfer_from=FLAGS.transfer_from)

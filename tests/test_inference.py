@@ -310,3 +310,23 @@ def test_batch_mode_names_a_broken_file_before_loading_the_model(tmp_path):
   with pytest.raises(UserError, match=r"zz_broken\.png: not a readable image"):
     run_folder(str(tmp_path / "no_run"), str(folder), str(tmp_path / "out"))
   assert not (tmp_path / "out").exists()
+
+
+def test_without_a_mask_the_transparent_pixels_are_the_hole(trained_run, tmp_path, photo):
+  from flowfill_jax.sample import Sampling, run
+  image, mask = photo
+  rgba = np.dstack([np.round(image * 255), np.where(mask > 0.5, 0, 255)]).astype(np.uint8)
+  Image.fromarray(rgba).save(tmp_path / "erased.png")
+  summary = run(trained_run[0], str(tmp_path / "erased.png"), None, str(tmp_path / "out"),
+                Sampling(num=2, seed=5))
+  assert summary["mask"] == "the image's transparent pixels"
+  from_alpha = np.stack([read_image(str(tmp_path / "out" / f"sample_0{i}.png")) for i in range(2)])
+  visualize.write_png(str(tmp_path / "photo.png"), image)
+  visualize.write_png(str(tmp_path / "mask.png"), mask)
+  run(trained_run[0], str(tmp_path / "photo.png"), str(tmp_path / "mask.png"),
+      str(tmp_path / "out2"), Sampling(num=2, seed=5))
+  from_mask = np.stack([read_image(str(tmp_path / "out2" / f"sample_0{i}.png")) for i in range(2)])
+  np.testing.assert_array_equal(from_alpha, from_mask)
+  with pytest.raises(UserError, match="no --mask given and image .*photo.png has no transparency"):
+    run(trained_run[0], str(tmp_path / "photo.png"), None, str(tmp_path / "out3"))
+  assert not (tmp_path / "out3").exists()
