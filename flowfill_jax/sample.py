@@ -10,9 +10,9 @@ photo corpus, configs/photos.py); `--workdir` also takes a model written by `flo
 
 Masks are single-channel images, white (255) = hole, thresholded at 50%
 (`--invert-mask` for white = known). Without `--mask`, the image's transparent
-pixels (alpha below 50%, as an editor's eraser leaves them) are the hole. Images of any size are resized to the
-model's size for the network and the completion is resized back; the known pixels
-of the output are exactly the input's. A mask with no hole, or one that covers the
+pixels (alpha below 50%, as an editor's eraser leaves them) are the hole.
+Images of any size are resized to the model's size for the network and the
+completion is resized back; the known pixels of the output are exactly the input's. A mask with no hole, or one that covers the
 whole image, is refused (nothing to fill / nothing to condition on).
 
 Writes `sample_00.png …` (ranked most likely first with `--rank`), `grid.png`
