@@ -33,7 +33,7 @@ from flowfill_jax.checkpoints import StageCheckpoints
 from flowfill_jax.config_base import base_config
 from flowfill_jax.errors import UserError
 from flowfill_jax.models.flow import flatten_latents, unflatten_latents
-from flowfill_jax.user_input import check_hole, check_temperature
+from flowfill_jax.user_input import check_hole, check_pixels, check_temperature, image_pixels
 
 # An exported model: `config.json` beside this file of E, f and G weights (Inpainter.export).
 WEIGHTS_FILE = "weights.msgpack"
@@ -68,31 +68,8 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(saved)
 
 
-def _pixels(image) -> np.ndarray:
-  """User pixels → float32: uint8 and uint16 arrays scaled by their range, floats as given
-  (in [0, 1]); other integer arrays are ambiguous (0–1 or 0–255?) and refused."""
-  x = np.asarray(image)
-  if x.dtype in (np.uint8, np.uint16):
-    return x.astype(np.float32) / np.iinfo(x.dtype).max
-  if not np.issubdtype(x.dtype, np.floating):
-    raise UserError(f"image pixels of dtype {x.dtype}: expected floats in [0, 1] or a uint8 or "
-                    "uint16 array")
-  return x.astype(np.float32)
-
-
-def _check_pixels(image: np.ndarray, known: np.ndarray, name: str) -> None:
-  """The pixels the model reads must be finite and in [0, 1] (a 0–255 float image would be
-  completed as if nearly white, silently)."""
-  values = image[np.broadcast_to(known, image.shape)]
-  if not np.all(np.isfinite(values)):
-    raise UserError(f"{name} has NaN or infinite values at known pixels")
-  if values.size and (values.min() < -0.01 or values.max() > 1.01):
-    raise UserError(f"{name}'s values span [{values.min():g}, {values.max():g}]: expected floats "
-                    "in [0, 1] or a uint8 or uint16 array (divide 0–255 floats by 255)")
-
-
 def _as_batch(image, channels):
-  x = _pixels(image) if channels == 3 else np.asarray(image, np.float32)
+  x = image_pixels(image) if channels == 3 else np.asarray(image, np.float32)
   if channels == 1 and (x.ndim == 2 or (x.ndim == 3 and x.shape[-1] != 1)):
     x = x[..., None]  # HxW or BxHxW masks get their channel axis
   if x.ndim == 3:
@@ -208,7 +185,7 @@ class Inpainter:
     for i, m in enumerate(mask):
       check_hole(m, "the mask" if len(mask) == 1 else f"mask {i}")
     hole = mask > 0.5
-    _check_pixels(image, ~hole, "the image")
+    check_pixels(image, ~hole, "the image")
     image = np.where(hole, 0.0, image)  # what is under the hole (NaN, say) never reaches the model
     image = np.stack([resize.image(x, self.size) for x in image])
     mask = np.stack([resize.mask(m, self.size) for m in mask]).astype(np.float32)
@@ -265,10 +242,10 @@ class Inpainter:
 
   def latents(self, target: ArrayLike, mask: ArrayLike) -> jax.Array:
     """Standardised latents ε of `target`'s structure given its own masked version."""
+    pixels = _as_batch(target, 3)
+    check_pixels(pixels, np.ones((), bool), "the target image")  # all of it, the hole too
     masked_image, m = self._to_model(target, mask)
-    target = _as_batch(target, 3)
-    _check_pixels(target, np.ones((), bool), "the target image")
-    truth = jnp.asarray(np.stack([resize.image(x, self.size) for x in target]))
+    truth = jnp.asarray(np.stack([resize.image(x, self.size) for x in pixels]))
     # In flow space as training sees it: area-downsampled, quantised, mid-bin.
     truth = image_ops.dequantize(image_ops.area_downsample(truth, self.structure.prior_size),
                                  self.structure.n_bits, None)

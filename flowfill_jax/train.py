@@ -113,9 +113,12 @@ def check_config(config: ml_collections.ConfigDict, names: list[str]) -> Mesh:
     raise UserError(f"config.mesh.num_devices: {e}") from None
   for name in names:
     batch_size = config[name].batch_size
-    if batch_size < 1 or batch_size % mesh.size:
-      raise UserError(f"config.{name}.batch_size={batch_size}: expected a positive multiple of "
-                      f"the mesh's {mesh.size} device(s)")
+    if batch_size < 1:
+      raise UserError(f"config.{name}.batch_size={batch_size}: must be at least 1")
+    try:
+      sharding.check_batch_size(batch_size, mesh)
+    except ValueError as e:
+      raise UserError(f"config.{name}.batch_size={batch_size}: {e}") from None
   return mesh
 
 
@@ -222,7 +225,6 @@ def run_stage(stage: "StructureStage | TextureStage", config: ml_collections.Con
   checkpoints = StageCheckpoints(os.path.join(stage_dir, "checkpoints"), sc.keep_checkpoints,
                                  create=True)
   data_config = stage_data_config(config, sc.batch_size)
-  sharding.check_batch_size(sc.batch_size, mesh)
   repl, batch_sh = sharding.replicated(mesh), sharding.batch_sharding(mesh)
   stage_key = jax.random.fold_in(jax.random.key(config.seed), STAGE_IDS[stage.name])
   key, init_key, eval_key, sample_key = jax.random.split(stage_key, 4)

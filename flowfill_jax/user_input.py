@@ -1,5 +1,5 @@
-"""Checks of what a user asks for, shared by the API, the CLIs and the web demo (numpy only,
-so a CLI can check its flags before JAX starts)."""
+"""Checks of what a user asks for (temperatures, masks, image arrays), shared by the API, the
+CLIs and the web demo (numpy only, so a CLI can check its flags before JAX starts)."""
 
 import math
 
@@ -30,3 +30,26 @@ def check_hole(mask: ArrayLike, name: str = "the mask",
     raise UserError(f"{name} has no hole pixels: nothing to fill ({hint})")
   if hole.all():
     raise UserError(f"{name} covers the whole image: nothing to condition on")
+
+
+def image_pixels(image: ArrayLike) -> np.ndarray:
+  """User pixels → float32: uint8 and uint16 arrays scaled by their range, floats as given
+  (in [0, 1]); other integer arrays are ambiguous (0–1 or 0–255?) and refused."""
+  x = np.asarray(image)
+  if x.dtype in (np.uint8, np.uint16):
+    return x.astype(np.float32) / np.iinfo(x.dtype).max
+  if not np.issubdtype(x.dtype, np.floating):
+    raise UserError(f"image pixels of dtype {x.dtype}: expected floats in [0, 1] or a uint8 or "
+                    "uint16 array")
+  return x.astype(np.float32)
+
+
+def check_pixels(image: np.ndarray, known: np.ndarray, name: str) -> None:
+  """The pixels the model reads must be finite and in [0, 1] (a 0–255 float image would be
+  completed as if nearly white, silently)."""
+  values = image[np.broadcast_to(known, image.shape)]
+  if not np.all(np.isfinite(values)):
+    raise UserError(f"{name} has NaN or infinite values at known pixels")
+  if values.size and (values.min() < -0.01 or values.max() > 1.01):
+    raise UserError(f"{name}'s values span [{values.min():g}, {values.max():g}]: expected floats "
+                    "in [0, 1] or a uint8 or uint16 array (divide 0–255 floats by 255)")
